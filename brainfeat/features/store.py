@@ -1,0 +1,119 @@
+"""Read the feature files written by :func:`brainfeat.features.extract` (no torch needed)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from brainfeat.errors import DataNotFoundError, FormatError, UnknownNameError
+
+__all__ = ["ExtractedFeatures", "extracted_layers", "read_extracted"]
+
+
+@dataclass(frozen=True)
+class ExtractedFeatures:
+    """One layer of a feature file.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        float32 ``(n_images, n_units)``, channel-major units.
+    image_ids : tuple of str
+        Stimulus names, one per row.
+    unit_shape : tuple of int
+        ``(channels, height, width)`` or ``(units,)``.
+    layer : str
+    model : str
+        ``"AlexNet"``, ``"VGG19"``, ``"torchvision:resnet18"``, ...
+    provenance : dict of str to str
+        The file's attributes: weights, ReLU choice, preprocessing, batch size.
+    """
+
+    values: np.ndarray
+    image_ids: tuple[str, ...]
+    unit_shape: tuple[int, ...]
+    layer: str
+    model: str
+    provenance: dict[str, str]
+
+    @property
+    def n_units(self) -> int:
+        """Units per image."""
+        return int(self.values.shape[1])
+
+    def reshape_units(self) -> np.ndarray:
+        """Values as ``(n_images, *unit_shape)``."""
+        return self.values.reshape((self.values.shape[0], *self.unit_shape))
+
+
+def _open(path: str | os.PathLike[str]) -> h5py.File:
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"Feature file {path} does not exist: write it with "
+                                "`brainfeat features NETWORK IMAGES -o FILE`.")
+    handle = h5py.File(path, "r")
+    if "layers" not in handle or "batches_done" not in handle:
+        handle.close()
+        raise FormatError(f"{path} is not a brainfeat feature file (no /layers, /batches_done).")
+    return handle
+
+
+def extracted_layers(path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """Names of the layers in a feature file, in the order they were requested."""
+    import json
+
+    with _open(path) as handle:
+        return tuple(json.loads(handle.attrs["layers"]))
+
+
+def read_extracted(path: str | os.PathLike[str], layer: str,
+                   image_ids: tuple[str, ...] | list[str] | None = None) -> ExtractedFeatures:
+    """Read one layer of a complete feature file.
+
+    Parameters
+    ----------
+    path : path-like
+    layer : str
+    image_ids : sequence of str, optional
+        Rows to read, in this order (default: all, in file order).
+
+    Raises
+    ------
+    FormatError
+        If the extraction has not finished (rerun it with the same arguments to finish).
+    UnknownNameError
+        If the layer or an image id is not in the file.
+    """
+    with _open(path) as handle:
+        done = handle["batches_done"][()]
+        if not done.all():
+            raise FormatError(f"{path} is incomplete ({int(done.sum())} of {done.size} batches):"
+                              " run the same extraction again to finish it.")
+        if layer not in handle["layers"]:
+            raise UnknownNameError(f"No layer {layer!r} in {path}: it holds "
+                                   f"{', '.join(handle['layers'])}.")
+        ids = tuple(s.decode() if isinstance(s, bytes) else str(s)
+                    for s in handle["image_ids"][()])
+        dataset = handle["layers"][layer]
+        if image_ids is None:
+            rows, values = ids, dataset[()]
+        else:
+            position = {name: i for i, name in enumerate(ids)}
+            missing = [i for i in image_ids if i not in position]
+            if missing:
+                raise UnknownNameError(f"{len(missing)} images are not in {path}: "
+                                       f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}.")
+            index = np.array([position[i] for i in image_ids], dtype=np.int64)
+            order = np.argsort(index)
+            values = np.empty((index.size, dataset.shape[1]), dtype=np.float32)
+            values[order] = dataset[index[order]] if index.size else values[order]
+            rows = tuple(image_ids)
+        return ExtractedFeatures(
+            values=np.asarray(values, dtype=np.float32), image_ids=rows,
+            unit_shape=tuple(int(d) for d in dataset.attrs["unit_shape"]), layer=layer,
+            model=str(handle.attrs["model"]),
+            provenance={k: str(v) for k, v in handle.attrs.items()})
