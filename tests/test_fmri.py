@@ -1,0 +1,143 @@
+"""load_fmri / read_fmri on GOD-like BData files (bdpy-written golden, ours, legacy, MATLAB)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import brainfeat
+from brainfeat.catalog import Split, default_catalog
+from brainfeat.errors import FormatError, IntegrityError, UnknownNameError
+from brainfeat.fmri.preprocessed import read_fmri
+from brainfeat.io.bdata import BData, BDataBuilder, read_bdata, write_bdata
+from brainfeat.stimuli import name_to_id
+
+GOLDEN = Path(__file__).parent / "golden" / "bdata" / "bdpy_god_like.h5"
+N_VOXELS = 30
+ROI_MEMBERS = {"V1": range(0, 8), "V2": range(8, 14), "V4": range(14, 18), "LOC": range(18, 24),
+               "FFA": range(20, 26), "PPA": range(26, 30)}
+
+
+def god_like(seed: int = 0, *, test_repeats: int = 3, id_key: str = "stimulus_id"):
+    """A small Subject*.h5-like BData: 10 training, 50 x test_repeats test (shuffled), 2 x 50 imagery."""
+    catalog = default_catalog()
+    rng = np.random.default_rng(seed)
+    train = list(catalog.training_image_ids[:10])
+    test = [name for _ in range(test_repeats) for name in rng.permutation(catalog.test_image_ids)]
+    imagery = [name for _ in range(2) for name in rng.permutation(catalog.imagery_categories)]
+    ids = [name_to_id(n) for n in train + test] + [float(int(c[1:])) for c in imagery]
+    types = [1] * len(train) + [2] * len(test) + [3] * len(imagery)
+    runs = [1 + i // 5 for i in range(len(train))] + [1 + i // 50 for i in range(len(test))] + \
+           [1 + i // 25 for i in range(len(imagery))]
+    builder = BDataBuilder()
+    builder.add(rng.normal(size=(len(ids), N_VOXELS)), "VoxelData")
+    builder.add(np.array(types, float), "DataType")
+    builder.add(np.array(runs, float), "Run")
+    builder.add(np.array(ids), id_key)
+    for roi, members in ROI_MEMBERS.items():
+        row = np.zeros(N_VOXELS)
+        row[list(members)] = 1
+        builder.add_metadata(f"ROI_{roi}", row, f"1 = ROI {roi}", where="VoxelData")
+    builder.add_metadata("ROI_VC", np.ones(N_VOXELS), "1 = ROI VC", where="VoxelData")
+    for axis in "xyz":
+        builder.add_metadata(f"voxel_{axis}", rng.integers(-60, 60, N_VOXELS).astype(float), "", where="VoxelData")
+    return builder.build(), train, test, imagery
+
+
+@pytest.fixture(scope="module")
+def subject_file(tmp_path_factory):
+    bdata, train, test, imagery = god_like()
+    path = write_bdata(tmp_path_factory.mktemp("fmri") / "Subject1.h5", bdata)
+    return path, bdata, train, test, imagery
+
+
+def test_training_split(subject_file):
+    path, bdata, train, _, _ = subject_file
+    fmri = read_fmri(path, "S1", "V1", "train")
+    types = bdata.get("DataType")[:, 0]
+    voxels = (bdata.metadata("VoxelData") == 1) & (bdata.metadata("ROI_V1") == 1)
+    np.testing.assert_array_equal(fmri.X, bdata.dataset[types == 1][:, voxels].astype(np.float32))
+    assert fmri.X.dtype == np.float32 and fmri.X.shape == (10, 8)
+    assert fmri.stimulus_names == tuple(train)
+    assert fmri.runs.tolist() == [1] * 5 + [2] * 5
+    assert (fmri.subject, fmri.roi, fmri.split) == (brainfeat.Subject(1), "V1", Split.TRAIN)
+    np.testing.assert_array_equal(fmri.voxel_xyz[:, 1], bdata.metadata("voxel_y")[voxels])
+
+
+def test_hv4_is_read_from_roi_v4_and_vc_from_roi_vc(subject_file):
+    path, *_ = subject_file
+    assert read_fmri(path, 1, "hV4", "test").n_voxels == 4
+    assert read_fmri(path, 1, "V4", "test").roi == "hV4"
+    assert read_fmri(path, 1, "VC", "imagery").n_voxels == N_VOXELS
+
+
+def test_test_split_averaged_in_published_order(subject_file):
+    path, _, _, test, _ = subject_file
+    every = read_fmri(path, "S1", "FFA", "test")
+    assert every.stimulus_names == tuple(test) and every.n_samples == 150
+    averaged = read_fmri(path, "S1", "FFA", "test", average_repeats=True)
+    order = default_catalog().test_image_ids
+    assert averaged.stimulus_names == order and (averaged.runs == -1).all()
+    names = np.array(every.stimulus_names)
+    for row in (0, 17, 49):
+        np.testing.assert_allclose(averaged.X[row], every.X[names == order[row]].mean(axis=0), rtol=1e-6)
+
+
+def test_imagery_category_ids_become_synsets(subject_file):
+    path, _, _, _, imagery = subject_file
+    fmri = read_fmri(path, "S1", "PPA", "imagery")
+    assert fmri.stimulus_names == tuple(imagery)
+    averaged = read_fmri(path, "S1", "PPA", "imagery", average_repeats=True)
+    assert averaged.stimulus_names == default_catalog().imagery_categories
+    names = np.array(fmri.stimulus_names)
+    np.testing.assert_allclose(averaged.X[3], fmri.X[names == averaged.stimulus_names[3]].mean(axis=0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("flavour", ["legacy", "matlab"])
+def test_legacy_label_and_matlab_files_give_the_same_samples(tmp_path, subject_file, flavour):
+    path, *_ = subject_file
+    bdata, *_ = god_like(id_key="Label")
+    other = write_bdata(tmp_path / "Subject1.h5", bdata, flavour=flavour)
+    for split in ("train", "test", "imagery"):
+        a, b = read_fmri(path, "S1", "LOC", split), read_fmri(other, "S1", "LOC", split)
+        np.testing.assert_array_equal(a.X, b.X)
+        assert a.stimulus_names == b.stimulus_names
+
+
+def test_the_file_written_by_bdpy(tmp_path):
+    golden = read_bdata(GOLDEN)
+    fmri = read_fmri(GOLDEN, "S2", "V1", "train")
+    types = golden.get("DataType")[:, 0]
+    np.testing.assert_array_equal(fmri.X, golden.get("VoxelData", "ROI_V1")[types == 1].astype(np.float32))
+    assert fmri.stimulus_names == ("n01518878_10042", "n01518878_12028", "n01621127_19020", "n03626115_19498")
+
+
+def test_errors(subject_file, tmp_path):
+    path, bdata, *_ = subject_file
+    with pytest.raises(UnknownNameError, match="Unknown ROI 'IPS'"):
+        read_fmri(path, "S1", "IPS")
+    with pytest.raises(UnknownNameError, match="Unknown subject 'S6'"):
+        read_fmri(path, "S6")
+    with pytest.raises(UnknownNameError, match="Averaged pseudo-subject has no fMRI"):
+        read_fmri(path, "Averaged")
+    with pytest.raises(UnknownNameError, match="average_repeats applies to split 'test' or 'imagery'"):
+        read_fmri(path, "S1", "VC", "train", average_repeats=True)
+    with pytest.raises(UnknownNameError, match="Unknown split"):
+        read_fmri(path, "S1", "VC", "rest")
+    with pytest.raises(FormatError, match="has no 'ROI_HVC' metadata"):
+        read_fmri(path, "S1", "HVC")
+    few, *_ = god_like(test_repeats=1)
+    rows = np.ones(len(few.dataset), bool)
+    rows[10] = False  # drop one test sample: its image can no longer be averaged
+    write_bdata(tmp_path / "few.h5", BData(few.dataset[rows], few.keys, few.descriptions, few.values))
+    with pytest.raises(IntegrityError, match="no test sample of n"):
+        read_fmri(tmp_path / "few.h5", "S1", "VC", "test", average_repeats=True)
+
+
+def test_load_fmri_checks_names_before_any_download():
+    with pytest.raises(UnknownNameError, match="Unknown subject"):
+        brainfeat.load_fmri("S0")
+    with pytest.raises(UnknownNameError, match="Unknown ROI"):
+        brainfeat.load_fmri("S1", "MT")
