@@ -76,3 +76,19 @@ def test_an_imagery_run_with_a_repeated_category_is_reported(events):
     assert [d.check for d in report.deviations] == ["categories-per-run", "unknown-stimulus"]
     assert "ses-imageryTest01 run-01" in report.deviations[0].where
     assert "expected 25 distinct categories" in report.summary()
+
+
+def test_cli_design_check_exit_codes(tmp_path, capsys):
+    from brainfeat.cli import main
+
+    if not DS.is_dir():
+        pytest.skip(f"{DS} is absent")
+    assert main(["design-check", "S1", "--root", str(DS)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("design holds") == 3 and "1750 blocks, 175 one-back repeats" in printed
+    broken = tmp_path / "ds"
+    import shutil
+    shutil.copytree(DS / "sub-01", broken / "sub-01")
+    next((broken / "sub-01").glob("ses-perceptionTest02/func/*run-03_events.tsv")).unlink()
+    assert main(["design-check", "S1", "test", "--root", str(broken)]) == 1
+    assert "[runs] sub-01" in capsys.readouterr().out

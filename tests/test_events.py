@@ -175,3 +175,18 @@ def test_load_events_errors(tmp_path):
         brainfeat.load_events("S1", "rehearsal", root=tmp_path)
     with pytest.raises(DataNotFoundError, match="No event table of sub-03"):
         brainfeat.load_events("S3", "test", root=tmp_path)
+
+
+def test_cli_events_summarises_and_writes_the_table(tmp_path, capsys):
+    from brainfeat.cli import main
+
+    _need(DS)
+    out = tmp_path / "events.tsv"
+    assert main(["events", "sub-02", "test", "--root", str(DS), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "sub-02 test:" in printed and "in 35 runs of 4 sessions" in printed
+    written = pd.read_csv(out, sep="\t", keep_default_na=False)
+    assert tuple(written.columns) == COLUMNS
+    assert (written["event_type"] == "stimulus").sum() == int(printed.split("stimulus")[1].split()[0])
+    assert main(["events", "S9", "train", "--root", str(tmp_path)]) == 2
+    assert "Unknown subject 'S9'" in capsys.readouterr().err

@@ -141,3 +141,14 @@ def test_load_fmri_checks_names_before_any_download():
         brainfeat.load_fmri("S0")
     with pytest.raises(UnknownNameError, match="Unknown ROI"):
         brainfeat.load_fmri("S1", "MT")
+
+
+def test_cli_fmri_summary(subject_file, capsys):
+    from brainfeat.cli import main
+
+    path, *_ = subject_file
+    assert main(["fmri", "S1", "--file", str(path), "--roi", "V2", "--split", "test", "--average-repeats"]) == 0
+    printed = capsys.readouterr().out
+    assert "S1 V2 test: 50 samples x 6 voxels, 50 distinct stimuli" in printed
+    assert main(["fmri", "S1", "--file", str(path), "--roi", "MT"]) == 2
+    assert "Unknown ROI 'MT'" in capsys.readouterr().err

@@ -1,0 +1,92 @@
+"""Verbs for ds001246 and the fMRI: ``events``, ``design-check``, ``fmri``."""
+
+from __future__ import annotations
+
+import argparse
+
+SPLITS = ("train", "test", "imagery")
+
+
+def _source_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", help="a local ds001246 tree (default: fetch into the data folder)")
+    parser.add_argument("--data-dir", help="brainfeat's data folder (default: $BRAINFEAT_DATA)")
+    parser.add_argument("--no-download", dest="download", action="store_false",
+                        help="fail instead of downloading missing files")
+
+
+def _events(args: argparse.Namespace) -> int:
+    from brainfeat.bids.events import load_events
+
+    events = load_events(args.subject, args.split, root=args.root, data_dir=args.data_dir,
+                         download=args.download)
+    if args.output:
+        events.to_csv(args.output, sep="\t", index=False, na_rep="n/a")
+    runs = events[["session", "run"]].drop_duplicates()
+    print(f"{events['subject'].iloc[0]} {args.split}: {len(events)} events in {len(runs)} runs "
+          f"of {runs['session'].nunique()} sessions")
+    for event_type, count in events["event_type"].value_counts(sort=False).items():
+        if count:
+            print(f"  {event_type:<11} {count}")
+    if args.output:
+        print(f"written to {args.output}")
+    return 0
+
+
+def _design_check(args: argparse.Namespace) -> int:
+    from brainfeat.bids.design import check_design
+
+    reports = [check_design(args.subject, split, root=args.root, data_dir=args.data_dir,
+                            download=args.download) for split in (args.split or SPLITS)]
+    for report in reports:
+        print(report.summary())
+    return 0 if all(report.ok for report in reports) else 1
+
+
+def _fmri(args: argparse.Namespace) -> int:
+    from brainfeat.fmri.preprocessed import load_fmri, read_fmri
+
+    if args.file:
+        fmri = read_fmri(args.file, args.subject, args.roi, args.split, args.average_repeats)
+    else:
+        fmri = load_fmri(args.subject, args.roi, args.split, args.average_repeats,
+                         data_dir=args.data_dir, download=args.download)
+    runs = sorted(set(fmri.runs.tolist()))
+    print(f"{fmri.subject.name} {fmri.roi} {fmri.split.value}: {fmri.n_samples} samples x "
+          f"{fmri.n_voxels} voxels, {len(set(fmri.stimulus_names))} distinct stimuli, "
+          f"runs {runs[0]}..{runs[-1]}" if runs else "no samples")
+    if fmri.n_samples:
+        print(f"  X mean {fmri.X.mean():.4g}, sd {fmri.X.std():.4g}; first stimulus "
+              f"{fmri.stimulus_names[0]}; voxel coordinates "
+              f"{'present' if fmri.voxel_xyz is not None else 'absent'}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``events``, ``design-check`` and ``fmri`` verbs."""
+    events = subparsers.add_parser(
+        "events", help="read every event table of one subject and split (any ds001246 release)")
+    events.add_argument("subject", help="1, S1, sub-01 or Subject1")
+    events.add_argument("split", choices=SPLITS)
+    events.add_argument("-o", "--output", help="write the normalised table as TSV")
+    _source_options(events)
+    events.set_defaults(handler=_events)
+
+    design = subparsers.add_parser(
+        "design-check", help="compare a subject's runs and stimuli with the experiment's design")
+    design.add_argument("subject", help="1, S1, sub-01 or Subject1")
+    design.add_argument("split", nargs="*", metavar="SPLIT",
+                        help="train, test or imagery (default: all three)")
+    _source_options(design)
+    design.set_defaults(handler=_design_check)
+
+    fmri = subparsers.add_parser("fmri", help="summarise a subject's preprocessed fMRI (Subject*.h5)")
+    fmri.add_argument("subject", help="1, S1, sub-01 or Subject1")
+    fmri.add_argument("--roi", default="VC", help="V1 V2 V3 hV4 LOC FFA PPA LVC HVC VC (default VC)")
+    fmri.add_argument("--split", default="train", choices=SPLITS)
+    fmri.add_argument("--average-repeats", action="store_true",
+                      help="one sample per test image / imagery category")
+    fmri.add_argument("--file", help="a local Subject*.h5 instead of the fetched one")
+    fmri.add_argument("--data-dir", help="brainfeat's data folder (default: $BRAINFEAT_DATA)")
+    fmri.add_argument("--no-download", dest="download", action="store_false",
+                      help="fail instead of downloading missing files")
+    fmri.set_defaults(handler=_fmri)
