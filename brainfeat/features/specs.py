@@ -25,7 +25,7 @@ from brainfeat.catalog import Catalog, Network, default_catalog
 from brainfeat.errors import UnknownNameError
 from brainfeat.features.layers import tap_modules
 from brainfeat.features.preprocess import caffe_preprocess, open_rgb, resolve_mean, to_rgb
-from brainfeat.features.weights import WeightsLike, load_paper_model
+from brainfeat.features.weights import RANDOM, WeightsLike, load_paper_model
 
 __all__ = ["IMAGENET_TRANSFORM", "ModelSpec", "model_spec"]
 
@@ -104,6 +104,8 @@ def _torchvision_model(name: str, weights: Any) -> tuple[nn.Module, Any, str]:
             f"Unknown network {name!r}: expected 'AlexNet', 'VGG19' (the paper's Caffe models), "
             "a torchvision model name such as 'resnet18' (see torchvision.models.list_models()),"
             " or a torch.nn.Module.")
+    if weights == RANDOM:
+        weights = None
     if isinstance(weights, str):
         weights = (tvm.get_weight(weights) if "." in weights
                    else tvm.get_model_weights(name)[weights])

@@ -180,13 +180,15 @@ def load_paper_model(network: Network | str, weights: WeightsLike = None, *,
         If the file cannot be read or does not fit the network.
     """
     network = Network.parse(network)
+    if weights is None:
+        weights = _default_file(network, data_dir)  # fails before building the model
     model = paper_architecture(network)
     if isinstance(weights, str) and weights == RANDOM:
         return model, RANDOM
     if isinstance(weights, Mapping):
         state, description = _renamed(weights, network), "state dict"
     else:
-        path = Path(weights) if weights is not None else _default_file(network, data_dir)
+        path = Path(weights)
         if not path.is_file():
             raise DataNotFoundError(
                 f"Weights file {path} does not exist: "

@@ -1,0 +1,106 @@
+"""CLI verbs ``features`` (extract DNN features to HDF5) and ``verify-features``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from brainfeat.catalog import Catalog, default_catalog
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``features`` and ``verify-features`` verbs."""
+    extract_parser = subparsers.add_parser(
+        "features", help="compute DNN features of a folder of images into one HDF5 file",
+        description=(
+            "Compute features of every image in IMAGES (JPEG/PNG, taken in stimulus-name order) "
+            "with NETWORK and write every layer to OUT (HDF5, float32, channel-major units). "
+            "NETWORK is AlexNet or VGG19 (the paper's Caffe models and preprocessing) or a "
+            "torchvision model name such as resnet18. Rerunning an interrupted command "
+            "continues it."))
+    extract_parser.add_argument("network", help="AlexNet, VGG19, or a torchvision model name")
+    extract_parser.add_argument("images", type=Path, help="folder of stimulus images")
+    extract_parser.add_argument("-o", "--out", type=Path, required=True, help="HDF5 file to write")
+    extract_parser.add_argument("--layers", nargs="+", help="layers to keep (default: all "
+                                "published layers; torchvision: top-level modules)")
+    extract_parser.add_argument("--weights", help="AlexNet/VGG19: .caffemodel, .pt or the lab's "
+                                "VGG19 zip, or 'random' (default: <data_dir>/weights/<network>/); "
+                                "torchvision: a weights name such as DEFAULT (default: random)")
+    extract_parser.add_argument("--images-from", choices=["test", "training", "all"],
+                                default="all", help="take the published test or training "
+                                "images, in published order (default: every image found)")
+    extract_parser.add_argument("--relu", action="store_true",
+                                help="AlexNet/VGG19: record after ReLU (default: before)")
+    extract_parser.add_argument("--mean", help="BGR mean: three comma-separated numbers or a "
+                                ".npy file (default 104,117,123)")
+    extract_parser.add_argument("--batch-size", type=int, default=8)
+    extract_parser.add_argument("--device", help="cuda, cuda:1, cpu (default: cuda if present)")
+    extract_parser.add_argument("--data-dir", type=Path, help="brainfeat data folder")
+    extract_parser.add_argument("--catalog", type=Path, help="catalog JSON (default: the "
+                                "published dataset)")
+    extract_parser.add_argument("--overwrite", action="store_true",
+                                help="replace OUT if it holds another run")
+    extract_parser.add_argument("--no-progress", action="store_true")
+    extract_parser.set_defaults(handler=run_extract)
+
+    verify_parser = subparsers.add_parser(
+        "verify-features", help="compare regenerated features with the published true features",
+        description=(
+            "For each layer in FEATURES (written by `brainfeat features`), compare the 50 test "
+            "images with the published true features: max absolute difference, Pearson r per "
+            "image, pass/fail. Exit code 0 when every layer passes, 1 otherwise."))
+    verify_parser.add_argument("features", type=Path, help="HDF5 file written by `features`")
+    verify_parser.add_argument("network", help="AlexNet or VGG19")
+    verify_parser.add_argument("--layers", nargs="+", help="default: every layer in the file")
+    verify_parser.add_argument("--tolerance", type=float, default=None,
+                               help="max |diff| relative to max |true| (default 1e-3)")
+    verify_parser.add_argument("--min-r", type=float, default=None,
+                               help="smallest per-image Pearson r (default 0.999)")
+    verify_parser.add_argument("--data-dir", type=Path, help="brainfeat data folder")
+    verify_parser.add_argument("--catalog", type=Path, help="catalog JSON, e.g. a demo "
+                               "replica's (default: the published dataset)")
+    verify_parser.add_argument("--no-download", action="store_true",
+                               help="use cached published files only")
+    verify_parser.add_argument("--no-progress", action="store_true")
+    verify_parser.set_defaults(handler=run_verify)
+
+
+def _catalog(path: Path | None) -> Catalog:
+    return default_catalog() if path is None else Catalog.load(path)
+
+
+def _mean(text: str | None):
+    if text is None or text.endswith(".npy"):
+        return text
+    return tuple(float(part) for part in text.split(","))
+
+
+def run_extract(args: argparse.Namespace) -> int:
+    """Handler of ``brainfeat features``."""
+    from brainfeat.features.extract import extract
+    from brainfeat.features.store import extracted_layers
+
+    catalog = _catalog(args.catalog)
+    image_ids = {"test": catalog.test_image_ids, "training": catalog.training_image_ids,
+                 "all": None}[args.images_from]
+    out = extract(args.network, args.images, layers=args.layers, out=args.out,
+                  device=args.device, batch_size=args.batch_size, weights=args.weights,
+                  relu=args.relu, image_ids=image_ids, mean_bgr=_mean(args.mean),
+                  overwrite=args.overwrite, progress=not args.no_progress,
+                  data_dir=args.data_dir, catalog=catalog)
+    print(f"wrote {out}: layers {' '.join(extracted_layers(out))}")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Handler of ``brainfeat verify-features``."""
+    from brainfeat.features.verify import DEFAULT_MIN_R, DEFAULT_TOLERANCE, verify_features
+
+    report = verify_features(
+        args.features, args.network, layers=args.layers,
+        tolerance=DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance,
+        min_r=DEFAULT_MIN_R if args.min_r is None else args.min_r,
+        data_dir=args.data_dir, download=not args.no_download,
+        progress=not args.no_progress, catalog=_catalog(args.catalog))
+    print(report)
+    return 0 if report.passed else 1

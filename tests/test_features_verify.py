@@ -1,0 +1,137 @@
+"""verify-features against published true files served from 127.0.0.1, with a planted mismatch.
+
+The published zips (``decodedDNN-true-<net>-<layer>.zip``, members under ``decodedDNN/``)
+are built here and served as a figshare mirror (``BRAINFEAT_MIRRORS``), so the features
+are loaded through the real download, extraction and .mat reading code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import http.server
+import threading
+import zipfile
+from contextlib import contextmanager
+from io import BytesIO
+
+import numpy as np
+import pytest
+import scipy.io
+from PIL import Image
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("brainfeat.remote.api", reason="needs the foundation's fetch")
+
+from brainfeat.catalog import default_catalog  # noqa: E402
+from brainfeat.cli import main  # noqa: E402
+from brainfeat.errors import FormatError  # noqa: E402
+from brainfeat.features.extract import extract  # noqa: E402
+from brainfeat.features.store import read_extracted  # noqa: E402
+from brainfeat.features.verify import verify_features  # noqa: E402
+
+torch.set_num_threads(2)
+IDS = ("n01_1", "n02_1", "n03_1")
+# figshare file ids of the published true-feature zips (DATASET.md 1.1)
+TRUE_FILE_IDS = {("AlexNet", "conv5"): 13110734, ("AlexNet", "fc8"): 13110737,
+                 ("VGG19", "fc8"): 13110794}
+
+
+def publish_true(root, network, layer, values_by_image) -> None:
+    """Write the published zip of one layer's true features where the mirror serves it."""
+    buffer = BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for image, values in values_by_image.items():
+            mat = BytesIO()
+            scipy.io.savemat(mat, {"feat": values})
+            archive.writestr(f"decodedDNN/true/{network}/{layer}/"
+                             f"true-{network}-{layer}-{image}.mat", mat.getvalue())
+    (root / "files").mkdir(parents=True, exist_ok=True)
+    (root / "files" / str(TRUE_FILE_IDS[network, layer])).write_bytes(buffer.getvalue())
+
+
+@contextmanager
+def figshare_mirror(root, monkeypatch):
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("BRAINFEAT_MIRRORS", f"figshare=http://127.0.0.1:{server.server_port}")
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("verify")
+    rng = np.random.default_rng(0)
+    (root / "img").mkdir()
+    for name in ("n00_9",) + IDS:  # one extra image that is not a published test image
+        Image.fromarray(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)).save(
+            root / "img" / f"{name}.JPEG")
+    torch.manual_seed(0)
+    return extract("AlexNet", root / "img", out=root / "alexnet.h5", layers=["conv5", "fc8"],
+                   weights="random", batch_size=2, progress=False)
+
+
+@pytest.fixture()
+def catalog():
+    return dataclasses.replace(default_catalog(), name="verify test", synthetic=True,
+                               test_image_ids=IDS)
+
+
+def test_planted_mismatch_is_flagged(tmp_path, regenerated, catalog, monkeypatch) -> None:
+    conv5 = read_extracted(regenerated, "conv5", image_ids=IDS)
+    fc8 = read_extracted(regenerated, "fc8", image_ids=IDS)
+    served = tmp_path / "served"
+    # conv5 as Caffe saves it, (C, H, W), with rounding noise far below the tolerance
+    publish_true(served, "AlexNet", "conv5", {
+        image: conv5.reshape_units()[k] * np.float32(1 + 1e-7) for k, image in enumerate(IDS)})
+    planted = fc8.values.copy()
+    planted[1, 17] += 0.5 * np.abs(planted).max()  # one unit of the second image is wrong
+    publish_true(served, "AlexNet", "fc8", {image: planted[k] for k, image in enumerate(IDS)})
+
+    with figshare_mirror(served, monkeypatch):
+        report = verify_features(regenerated, "AlexNet", data_dir=tmp_path / "data",
+                                 progress=False, catalog=catalog)
+    by_layer = {check.layer: check for check in report.checks}
+    assert list(by_layer) == ["conv5", "fc8"]
+    assert by_layer["conv5"].passed and by_layer["conv5"].min_r > 0.9999
+    assert not by_layer["fc8"].passed and not report.passed
+    assert by_layer["fc8"].max_abs_diff == pytest.approx(0.5 * np.abs(planted).max(), rel=0.1)
+    assert by_layer["fc8"].image_ids == IDS and "max|diff|" in by_layer["fc8"].note
+    assert "FAIL" in str(report) and "PASS" in str(report)
+    assert not report.to_frame().loc["fc8", "passed"]
+
+
+def test_features_of_another_network_are_refused(tmp_path, regenerated, catalog,
+                                                 monkeypatch) -> None:
+    publish_true(tmp_path, "VGG19", "fc8", {image: np.zeros(1000, np.float32) for image in IDS})
+    with figshare_mirror(tmp_path, monkeypatch), \
+            pytest.raises(FormatError, match="holds AlexNet features, not VGG19"):
+        verify_features(regenerated, "VGG19", layers=["fc8"], data_dir=tmp_path / "data",
+                        progress=False, catalog=catalog)
+
+
+def test_verify_features_verb_exit_codes(tmp_path, regenerated, catalog, monkeypatch,
+                                         capsys) -> None:
+    (tmp_path / "catalog.json").write_text(catalog.to_json())
+    fc8 = read_extracted(regenerated, "fc8", image_ids=IDS)
+    verify = ["verify-features", str(regenerated), "AlexNet", "--layers", "fc8",
+              "--catalog", str(tmp_path / "catalog.json"), "--no-progress"]
+    publish_true(tmp_path / "good", "AlexNet", "fc8", dict(zip(IDS, fc8.values)))
+    with figshare_mirror(tmp_path / "good", monkeypatch):
+        assert main([*verify, "--data-dir", str(tmp_path / "a")]) == 0
+    assert "all layers pass" in capsys.readouterr().out
+    publish_true(tmp_path / "bad", "AlexNet", "fc8", dict(zip(IDS, -fc8.values)))
+    with figshare_mirror(tmp_path / "bad", monkeypatch):
+        assert main([*verify, "--data-dir", str(tmp_path / "b")]) == 1
+    assert "FAIL" in capsys.readouterr().out
