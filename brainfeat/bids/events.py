@@ -56,7 +56,7 @@ class _Table:
     def __init__(self, path: Path):
         self.path = path
         try:
-            self.raw = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False,
+            self.raw = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8-sig",
                                    na_filter=False)
         except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
             raise FormatError(f"Cannot read event table {path}: {err}. Expected a "
