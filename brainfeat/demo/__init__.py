@@ -1,0 +1,1 @@
+"""The embedded demo: a synthetic replica of the published files, served and fetched locally."""

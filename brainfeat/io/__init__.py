@@ -1,0 +1,1 @@
+"""Readers and writers of the file formats the dataset is published in."""

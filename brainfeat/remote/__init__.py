@@ -1,0 +1,1 @@
+"""Remote files: the registry (data), the fetch engine (mechanism) and the public fetchers."""

@@ -1,0 +1,155 @@
+"""Public fetchers: make published files available locally, downloaded once and verified.
+
+Shared parameters
+-----------------
+data_dir : path-like, optional
+    Data folder; the argument wins over ``BRAINFEAT_DATA``, which wins over ``~/brainfeat_data``.
+download : bool
+    If False, a file missing from the cache raises :class:`~brainfeat.errors.DataNotFoundError`
+    naming the file and the command that fetches it.
+progress : bool
+    Show a progress bar (stderr) while downloading.
+
+Base URLs can be replaced per source with ``BRAINFEAT_MIRRORS="figshare=URL,openneuro=URL"``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from brainfeat.catalog import Catalog, Kind, Network, SubjectLike, default_catalog
+from brainfeat.config import data_dir as resolve_data_dir
+from brainfeat.errors import FormatError
+from brainfeat.remote.download import fetch_archive, fetch_file
+from brainfeat.remote.registry import BIDS_ROOT, default_registry
+
+__all__ = ["fetch", "fetch_bids", "fetch_fmri", "fetch_registered"]
+
+PathLike = str | os.PathLike[str]
+
+#: Path component of the figshare zip members after which the published layout starts.
+ARCHIVE_ROOT = "decodedDNN"
+
+
+def fetch(kind: Kind | str, network: Network | str, layer: str, *,
+          data_dir: PathLike | None = None, download: bool = True, progress: bool = True,
+          catalog: Catalog | None = None) -> Path:
+    """Download (once) and extract the published zip of one (kind, network, layer).
+
+    Parameters
+    ----------
+    kind : {"decoded", "true", "accuracy", "rank"}
+    network : {"AlexNet", "VGG19"}
+    layer : str
+        Layer name as in the catalog, e.g. ``"conv1"``.
+    data_dir, download, progress
+        See the module docstring.
+    catalog : Catalog, optional
+        Checks the names; defaults to the published dataset.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<data_dir>/decodedDNN/<kind>/<net>/<layer>/``, the folder holding that layer's files.
+
+    Examples
+    --------
+    >>> folder = brainfeat.fetch("true", "AlexNet", "fc8")  # doctest: +SKIP
+    """
+    kind = Kind.parse(kind)
+    info = (catalog or default_catalog()).layer(network, layer)
+    row = default_registry().layer_archive(kind, info.network, info.name)
+    root = resolve_data_dir(data_dir)
+    folder = root / ARCHIVE_ROOT / kind.value / info.network.value / info.name
+    extracted = fetch_archive(
+        row, root, strip=ARCHIVE_ROOT, extract_to=root / ARCHIVE_ROOT, download=download,
+        progress=progress, expected=folder,
+        command=f"brainfeat fetch {kind.value} {info.network.value} {info.name}")
+    if not folder.is_dir():
+        raise FormatError(
+            f"{row.name} was extracted into {extracted} but holds no folder "
+            f"{kind.value}/{info.network.value}/{info.name}/; the published layout may have "
+            "changed: please report it with the output of `brainfeat info`.")
+    return folder
+
+
+def fetch_fmri(subject: SubjectLike, *, data_dir: PathLike | None = None,
+               download: bool = True, progress: bool = True) -> Path:
+    """Download (once) the preprocessed fMRI of one subject (figshare ``SubjectN.h5``).
+
+    Parameters
+    ----------
+    subject : {1..5, "S1".."S5", "sub-01", "Subject1"}
+    data_dir, download, progress
+        See the module docstring.
+
+    Returns
+    -------
+    pathlib.Path
+        The local ``SubjectN.h5`` (BData HDF5).
+    """
+    who = default_catalog().subject(subject)
+    row = default_registry().fmri(who)
+    return fetch_file(row, resolve_data_dir(data_dir), download=download, progress=progress,
+                      command=f"brainfeat fetch fmri {who.name}")
+
+
+def fetch_bids(subject: SubjectLike | Sequence[SubjectLike] | None = None,
+               include: Sequence[str] | None = None, *, data_dir: PathLike | None = None,
+               download: bool = True, progress: bool = True) -> Path:
+    """Download (once) files of OpenNeuro ds001246 (release 1.2.1) into a local BIDS tree.
+
+    Parameters
+    ----------
+    subject : subject or list of subjects, optional
+        Subjects whose files to fetch; None fetches all five. Top-level files
+        (``dataset_description.json``, sidecars, README) always come along.
+    include : list of str, optional
+        Glob patterns matched against paths inside ds001246, e.g. ``["*_events.tsv"]`` or
+        ``["sourcedata/*"]``; None fetches every file (tens of GB for all subjects).
+    data_dir, download, progress
+        See the module docstring.
+
+    Returns
+    -------
+    pathlib.Path
+        The root of the local ds001246 tree.
+    """
+    catalog = default_catalog()
+    if subject is None:
+        subjects = None
+    elif isinstance(subject, (str, int)) or not isinstance(subject, Sequence):
+        subjects = [catalog.subject(subject)]
+    else:
+        subjects = [catalog.subject(s) for s in subject]
+    root = resolve_data_dir(data_dir)
+    include_arg = " ".join(f"--include '{p}'" for p in include or ())
+    for row in default_registry().bids(subjects, include):
+        who = next((p for p in row.remote_path.split("/") if p.startswith("sub-")), "")
+        fetch_file(row, root, download=download, progress=progress,
+                   command=f"brainfeat fetch bids {who} {include_arg}".replace("  ", " ").strip())
+    return root / BIDS_ROOT
+
+
+def fetch_registered(name: str, *, data_dir: PathLike | None = None, download: bool = True,
+                     progress: bool = True) -> Path:
+    """Download (once) any registry file by its name (e.g. ``"ImageFeatures.h5"``).
+
+    Zip files are returned as downloaded (not extracted).
+
+    Parameters
+    ----------
+    name : str
+        A registry name: a figshare file name or ``ds001246/<path>``.
+    data_dir, download, progress
+        See the module docstring.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    row = default_registry().get(name)
+    return fetch_file(row, resolve_data_dir(data_dir), download=download, progress=progress,
+                      command=f"brainfeat fetch file {name}")
