@@ -1,0 +1,258 @@
+"""Array backends of the decoding solvers: numpy (with scipy's LAPACK) and torch (CPU or CUDA).
+
+A backend is a small object holding the array namespace's few operations the solvers need:
+moving arrays in and out, top-k selection, gathering principal sub-matrices and solving
+symmetric positive-definite (SPD) systems in batches. It is chosen by argument, never by a
+process-wide global (:func:`get_backend`).
+
+The numpy backend solves each unit with LAPACK ``?posv`` on a pool of threads (one per
+CPU); the torch backend gathers a block of units and runs one batched Cholesky per block,
+on the CPU or a CUDA device.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from brainfeat.errors import BrainfeatError, UnknownNameError
+
+__all__ = ["Backend", "NotPositiveDefiniteError", "NumpyBackend", "TorchBackend", "get_backend"]
+
+#: Bytes of gathered sub-systems held at once by one batched solve.
+BATCH_BYTES = {"cpu": 256 * 2**20, "cuda": 4 * 2**30}
+
+_DTYPES = ("float64", "float32")
+
+
+class NotPositiveDefiniteError(BrainfeatError, ValueError):
+    """A ridge system was not positive definite (``alpha`` is 0 and the voxels are collinear)."""
+
+
+def _not_pd(where: str) -> NotPositiveDefiniteError:
+    return NotPositiveDefiniteError(
+        f"The ridge system of {where} is not positive definite: the selected voxels are "
+        "collinear and alpha does not regularise them. Use alpha > 0 (the published "
+        "decoders use alpha=100).")
+
+
+class NumpyBackend:
+    """numpy arrays on the CPU; SPD solves by LAPACK ``?posv``, one thread per unit.
+
+    Parameters
+    ----------
+    dtype : {"float64", "float32"}
+        Precision of the gathered sub-systems and their solves.
+    n_threads : int, optional
+        Units solved concurrently; defaults to the CPUs this process may use. LAPACK is
+        called single-threaded inside each thread.
+    """
+
+    name = "numpy"
+
+    def __init__(self, dtype: str = "float64", n_threads: int | None = None) -> None:
+        self.dtype = np.dtype(dtype)
+        self.device = "cpu"
+        self.n_threads = n_threads or len(os.sched_getaffinity(0))
+
+    def asarray(self, array: Any, dtype: str | None = None) -> np.ndarray:
+        """``array`` as a numpy array of ``dtype`` (a name; default: the backend's)."""
+        return np.asarray(array, dtype=self.dtype if dtype is None else dtype)
+
+    def to_numpy(self, array: Any) -> np.ndarray:
+        """``array`` as a numpy array (no copy)."""
+        return np.asarray(array)
+
+    def top_k(self, scores: np.ndarray, k: int) -> np.ndarray:
+        """Per row, the column indices of the ``k`` largest scores, ascending.
+
+        ``scores`` has shape (n_units, n_voxels) and ``k < n_voxels``; returns (n_units, k)
+        int64. Order among exactly tied scores at the boundary is unspecified.
+        """
+        index = np.argpartition(scores, scores.shape[1] - k, axis=1)[:, scores.shape[1] - k:]
+        return np.sort(index, axis=1)
+
+    def take_rows(self, matrix: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """``out[u, j] = matrix[u, index[u, j]]``."""
+        return np.take_along_axis(matrix, index, axis=1)
+
+    def append_constant(self, matrix: np.ndarray, value: int) -> np.ndarray:
+        """``matrix`` (n, m) with a last column of ``value`` appended: (n, m + 1)."""
+        return np.concatenate((matrix, np.full((matrix.shape[0], 1), value, matrix.dtype)), axis=1)
+
+    def dense_rows(self, index: np.ndarray, values: np.ndarray, width: int) -> np.ndarray:
+        """``out`` of shape (n_units, width), zero but ``out[u, index[u, j]] = values[u, j]``."""
+        out = np.zeros((index.shape[0], width), dtype=values.dtype)
+        np.put_along_axis(out, index, values, axis=1)
+        return out
+
+    def solve_principal(self, gram: np.ndarray, index: np.ndarray,
+                        rhs: np.ndarray) -> np.ndarray:
+        """Solve ``gram[S_u, S_u] w_u = rhs_u`` for every unit ``u`` with ``S_u = index[u]``.
+
+        Parameters
+        ----------
+        gram : ndarray, shape (p, p)
+            SPD matrix (the regularised Gram matrix, bias included).
+        index : ndarray of int, shape (n_units, k)
+        rhs : ndarray, shape (n_units, k)
+
+        Returns
+        -------
+        ndarray, shape (n_units, k)
+        """
+        from scipy.linalg.lapack import get_lapack_funcs
+        from threadpoolctl import threadpool_limits
+
+        (posv,) = get_lapack_funcs(("posv",), (gram,))
+        solution = np.empty(rhs.shape, dtype=gram.dtype)
+
+        def solve_units(units: range) -> None:
+            for unit in units:
+                selected = index[unit]
+                system = gram[selected[:, None], selected[None, :]]
+                # The transpose of a C-ordered symmetric matrix is the same matrix, Fortran-ordered.
+                _, solution[unit], info = posv(system.T, rhs[unit], lower=False,
+                                               overwrite_a=True)
+                if info != 0:
+                    raise _not_pd(f"unit {unit} of the chunk")
+
+        n_units = index.shape[0]
+        step = -(-n_units // self.n_threads) if n_units else 1
+        blocks = [range(start, min(start + step, n_units)) for start in range(0, n_units, step)]
+        with threadpool_limits(limits=1, user_api="blas"):
+            if len(blocks) <= 1:
+                for block in blocks:
+                    solve_units(block)
+            else:
+                with ThreadPoolExecutor(len(blocks)) as pool:
+                    list(pool.map(solve_units, blocks))
+        return solution
+
+    def cholesky(self, matrix: np.ndarray) -> np.ndarray:
+        """Lower Cholesky factor of one SPD matrix."""
+        from scipy.linalg import LinAlgError, cholesky
+        try:
+            return cholesky(matrix, lower=True, check_finite=False)
+        except LinAlgError:
+            raise _not_pd("the full voxel set") from None
+
+    def cholesky_solve(self, factor: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        """Solve ``L L^T x = rhs`` for the lower factor ``L`` (rhs: (p, m))."""
+        from scipy.linalg import cho_solve
+        return cho_solve((factor, True), rhs, check_finite=False)
+
+
+class TorchBackend:
+    """torch tensors on a CPU or CUDA device; batched Cholesky solves.
+
+    Parameters
+    ----------
+    dtype : {"float64", "float32"}
+        Precision of the gathered sub-systems and their solves.
+    device : str or torch.device, optional
+        ``"cpu"`` (default), ``"cuda"``, ``"cuda:1"`` ...
+    """
+
+    name = "torch"
+
+    def __init__(self, dtype: str = "float64", device: Any = None) -> None:
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device or "cpu")
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise UnknownNameError(
+                f"device={str(self.device)!r} was asked for but torch sees no CUDA device: "
+                "use device='cpu' or run on a machine with a GPU.")
+        self.dtype = getattr(torch, dtype)
+        self.batch_bytes = BATCH_BYTES.get(self.device.type, BATCH_BYTES["cpu"])
+
+    def asarray(self, array: Any, dtype: str | None = None) -> Any:
+        """``array`` as a tensor of ``dtype`` (a name; default: the backend's) on the device."""
+        target = self.dtype if dtype is None else getattr(self.torch, dtype)
+        if not isinstance(array, self.torch.Tensor):
+            array = self.torch.from_numpy(np.ascontiguousarray(array))
+        return array.to(device=self.device, dtype=target)
+
+    def to_numpy(self, array: Any) -> np.ndarray:
+        """``array`` copied to host memory as a numpy array."""
+        return array.detach().cpu().numpy()
+
+    def top_k(self, scores: Any, k: int) -> Any:
+        """Per row, the column indices of the ``k`` largest scores, ascending (see numpy)."""
+        return self.torch.topk(scores, k, dim=1, sorted=False).indices.sort(dim=1).values
+
+    def take_rows(self, matrix: Any, index: Any) -> Any:
+        """``out[u, j] = matrix[u, index[u, j]]``."""
+        return self.torch.take_along_dim(matrix, index, dim=1)
+
+    def append_constant(self, matrix: Any, value: int) -> Any:
+        """``matrix`` (n, m) with a last column of ``value`` appended: (n, m + 1)."""
+        column = self.torch.full((matrix.shape[0], 1), value, dtype=matrix.dtype,
+                                 device=matrix.device)
+        return self.torch.cat((matrix, column), dim=1)
+
+    def dense_rows(self, index: Any, values: Any, width: int) -> Any:
+        """``out`` of shape (n_units, width), zero but ``out[u, index[u, j]] = values[u, j]``."""
+        out = self.torch.zeros((index.shape[0], width), dtype=values.dtype, device=values.device)
+        return out.scatter_(1, index, values)
+
+    def solve_principal(self, gram: Any, index: Any, rhs: Any) -> Any:
+        """Solve ``gram[S_u, S_u] w_u = rhs_u`` for every unit (see :class:`NumpyBackend`)."""
+        torch = self.torch
+        n_units, k = index.shape
+        per_unit = k * k * gram.element_size()
+        step = max(1, self.batch_bytes // per_unit)
+        solution = torch.empty(rhs.shape, dtype=gram.dtype, device=gram.device)
+        for start in range(0, n_units, step):
+            block = index[start:start + step]
+            systems = gram[block[:, :, None], block[:, None, :]]
+            factor, info = torch.linalg.cholesky_ex(systems)
+            if bool((info != 0).any()):
+                raise _not_pd(f"unit {start + int(info.nonzero()[0, 0])} of the chunk")
+            solution[start:start + step] = torch.cholesky_solve(
+                rhs[start:start + step, :, None], factor)[..., 0]
+        return solution
+
+    def cholesky(self, matrix: Any) -> Any:
+        """Lower Cholesky factor of one SPD matrix."""
+        factor, info = self.torch.linalg.cholesky_ex(matrix)
+        if int(info) != 0:
+            raise _not_pd("the full voxel set")
+        return factor
+
+    def cholesky_solve(self, factor: Any, rhs: Any) -> Any:
+        """Solve ``L L^T x = rhs`` for the lower factor ``L`` (rhs: (p, m))."""
+        return self.torch.cholesky_solve(rhs, factor)
+
+
+Backend = NumpyBackend | TorchBackend
+
+
+def get_backend(name: str = "numpy", *, dtype: str = "float64", device: Any = None) -> Backend:
+    """The backend called ``name``.
+
+    Parameters
+    ----------
+    name : {"numpy", "torch"}
+    dtype : {"float64", "float32"}
+        Precision of the per-unit systems (voxel selection is always done in float64).
+    device : str, optional
+        torch device (``"cpu"``, ``"cuda"``, ``"cuda:0"``); the numpy backend accepts only
+        ``None`` or ``"cpu"``.
+    """
+    if dtype not in _DTYPES:
+        raise UnknownNameError(f"Unknown dtype {dtype!r}: expected one of {', '.join(_DTYPES)}.")
+    if name == "numpy":
+        if device not in (None, "cpu"):
+            raise UnknownNameError(
+                f"The numpy backend runs on the CPU only, not device={device!r}: "
+                "use backend='torch' for a GPU.")
+        return NumpyBackend(dtype)
+    if name == "torch":
+        return TorchBackend(dtype, device)
+    raise UnknownNameError(f"Unknown backend {name!r}: expected 'numpy' or 'torch'.")
