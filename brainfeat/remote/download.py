@@ -39,7 +39,7 @@ __all__ = ["CacheProblem", "fetch_archive", "fetch_file", "manifest_entries", "v
 MANIFEST_NAME = "manifest.json"
 CONNECT_ATTEMPTS = 5          # connections per download (each resumes the partial file)
 VERIFY_ATTEMPTS = 2           # full downloads when the content fails verification
-CHUNK = 1 << 20
+CHUNK = 1 << 16              # bytes per read: what a cut connection can lose
 TIMEOUT = (30, 120)           # connect, read (seconds)
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<?xml")
 
@@ -290,8 +290,9 @@ def _check_structure(row: RemoteFile, path: Path) -> None:
         try:
             with zipfile.ZipFile(path) as archive:
                 bad = archive.testzip()
-        except (zipfile.BadZipFile, OSError, EOFError) as error:
-            raise IntegrityError(f"{row.name} from {row.url()} is not a valid zip: {error}") from error
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as error:
+            raise IntegrityError(f"{row.name} from {row.url()} is not a valid zip or a member "
+                                 f"is damaged: {error}") from error
         if bad is not None:
             raise IntegrityError(f"{row.name} from {row.url()}: member {bad} fails its CRC check.")
     elif row.check == "hdf5":

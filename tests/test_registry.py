@@ -1,0 +1,89 @@
+"""The registry: every published remote file is one row, URLs honour mirrors."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from brainfeat.catalog import Kind, Subject, default_catalog
+from brainfeat.catalog import read_packaged_table
+from brainfeat.errors import UnknownNameError
+from brainfeat.remote.registry import (
+    SOURCES, default_registry, events_paths, layer_archive_name)
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return default_registry()
+
+
+def _figshare_id(row) -> int:
+    match = re.fullmatch(r"files/(\d+)", row.remote_path)
+    assert match, row
+    return int(match.group(1))
+
+
+def test_every_published_layer_and_kind_has_one_zip(registry) -> None:
+    catalog = default_catalog()
+    names = {layer_archive_name(kind, info.network, info.name)
+             for info in catalog.layers for kind in Kind}
+    assert len(names) == 4 * len(catalog.layers) == 108
+    zips = {row.name for row in registry if row.name.startswith("decodedDNN-")}
+    assert zips == names
+    assert all(registry.get(name).check == "zip" for name in names)
+
+
+def test_figshare_ids_are_unique_and_not_superseded(registry) -> None:
+    ids = [_figshare_id(row) for row in registry if row.source == "figshare"]
+    assert len(ids) == len(set(ids)) == 108 + 6 + 1
+    assert not [i for i in ids if 11877389 <= i <= 11877941]  # the superseded upload
+    fmri = [_figshare_id(registry.fmri(Subject(n))) for n in range(1, 6)]
+    assert not [i for i in fmri if 15049646 <= i <= 15049658]  # before the 2020 fix
+    assert registry.get("ImageFeatures.h5").check == "hdf5"
+
+
+def test_every_annexed_image_file_is_registered_with_size_and_md5(registry) -> None:
+    table = read_packaged_table("ds001246-annex-keys.tsv")[1:]
+    assert len(table) > 900
+    for path, size, md5 in table:
+        row = registry.get(f"ds001246/{path}")
+        assert (row.size, row.md5, row.check) == (int(size), md5, "gzip")
+
+
+def test_events_tables_follow_the_run_table_and_the_bold_files(registry) -> None:
+    catalog = default_catalog()
+    paths = events_paths(catalog)
+    runs = sum(entry.n_runs for entry in catalog.runs)
+    assert len(paths) == len(set(paths)) == runs
+    bold = {row.remote_path for row in registry
+            if row.source == "openneuro" and row.remote_path.startswith("sub-")
+            and row.remote_path.endswith("_bold.nii.gz")}
+    assert {p.replace("_events.tsv", "_bold.nii.gz") for p in paths} == bold
+    assert all(f"ds001246/{p}" in registry for p in paths)
+
+
+def test_bids_selection_by_subject_and_pattern(registry) -> None:
+    rows = registry.bids([Subject(2)], ["*_events.tsv", "dataset_description.json"])
+    paths = [row.remote_path for row in rows]
+    assert "dataset_description.json" in paths
+    events = [p for p in paths if p.endswith("_events.tsv")]
+    assert len(events) == 79 and all(p.startswith("sub-02/") for p in events)
+    masks = registry.bids([Subject(1)], ["sourcedata/sub-*"])
+    assert {p.remote_path.split("/")[1] for p in masks} == {"sub-01"}
+    everything = registry.bids(None, None)
+    assert len(everything) == sum(1 for row in registry if row.source == "openneuro")
+
+
+def test_urls_use_default_bases_and_mirrors(registry, monkeypatch) -> None:
+    row = registry.layer_archive("decoded", "VGG19", "conv1_1")
+    assert row.url() == f"{SOURCES['figshare']}/{row.remote_path}"
+    monkeypatch.setenv("BRAINFEAT_MIRRORS", "figshare=http://mirror.example/fs/,openneuro=http://o")
+    assert row.url() == f"http://mirror.example/fs/{row.remote_path}"
+    bids = registry.get("ds001246/README")
+    assert bids.url() == "http://o/README"
+
+
+def test_unknown_name_is_an_error(registry) -> None:
+    with pytest.raises(UnknownNameError, match="Subject1.h5"):
+        registry.get("Subject9.h5")
