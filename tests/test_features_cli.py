@@ -1,4 +1,4 @@
-"""The `brainfeat features` verb end to end on random weights (verify-features: test_features_verify)."""
+"""The `brainfeat features` verb on random weights (`verify-features`: test_features_verify)."""
 
 from __future__ import annotations
 

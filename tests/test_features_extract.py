@@ -30,7 +30,6 @@ def write_images(folder, names, seed=0, size=(90, 70)):
 @pytest.mark.parametrize("network", ["AlexNet", "VGG19"])
 def test_every_layer_has_the_catalog_shape(tmp_path, network) -> None:
     images = write_images(tmp_path / "img", ["n01_1"])
-    torch.manual_seed(0)
     out = extract(network, images, out=tmp_path / "f.h5", weights="random", progress=False)
     catalog = default_catalog()
     with h5py.File(out) as handle:
@@ -106,6 +105,15 @@ def test_resumed_run_computes_only_the_missing_batches(tmp_path) -> None:
     with pytest.raises(FormatError, match="another run.*batch_size"):
         extract(model, images, out=out, **{**kwargs, "batch_size": 3})
     extract(model, images, out=out, overwrite=True, **{**kwargs, "batch_size": 3})
+
+
+def test_random_weights_are_the_same_in_every_run(tmp_path) -> None:
+    images = write_images(tmp_path / "img", ["n01_1"])
+    runs = [extract("AlexNet", images, layers=["fc8"], out=tmp_path / f"{i}.h5",
+                    weights="random", progress=False) for i in range(2)]
+    first, second = (read_extracted(path, "fc8").values for path in runs)
+    np.testing.assert_array_equal(first, second)
+    assert np.abs(first).max() > 0
 
 
 def test_torchvision_model_by_name_with_random_weights(tmp_path) -> None:

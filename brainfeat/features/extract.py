@@ -21,7 +21,6 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +46,7 @@ def _choose_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
-def _settings(spec: ModelSpec, images: ImageList, batch_size: int) -> dict[str, str]:
+def _settings(spec: ModelSpec, batch_size: int) -> dict[str, str]:
     return {"format": FORMAT, "model": spec.name, "batch_size": str(batch_size),
             "layers": json.dumps(list(spec.taps)), **spec.provenance}
 
@@ -55,7 +54,7 @@ def _settings(spec: ModelSpec, images: ImageList, batch_size: int) -> dict[str, 
 def _open_output(out: Path, spec: ModelSpec, images: ImageList, batch_size: int,
                  overwrite: bool) -> h5py.File:
     """Open ``out`` for a new run, or for continuing the same run."""
-    settings = _settings(spec, images, batch_size)
+    settings = _settings(spec, batch_size)
     if out.exists() and not overwrite:
         handle = h5py.File(out, "r+")
         found = {key: str(handle.attrs.get(key, "")) for key in settings}

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,7 @@ from brainfeat.catalog import Catalog, Network, default_catalog
 from brainfeat.errors import UnknownNameError
 from brainfeat.features.layers import tap_modules
 from brainfeat.features.preprocess import caffe_preprocess, open_rgb, resolve_mean, to_rgb
-from brainfeat.features.weights import RANDOM, WeightsLike, load_paper_model
+from brainfeat.features.weights import RANDOM, WeightsLike, load_paper_model, seeded
 
 __all__ = ["IMAGENET_TRANSFORM", "ModelSpec", "model_spec"]
 
@@ -109,8 +110,14 @@ def _torchvision_model(name: str, weights: Any) -> tuple[nn.Module, Any, str]:
     if isinstance(weights, str):
         weights = (tvm.get_weight(weights) if "." in weights
                    else tvm.get_model_weights(name)[weights])
-    model = tvm.get_model(name, weights=weights)
+    model = seeded(tvm.get_model, name, weights=weights)
     return model, weights, "random" if weights is None else str(weights)
+
+
+def _describe(transform: Callable[[Any], Any]) -> str:
+    """A description of ``transform`` that is the same in every process (no addresses)."""
+    text = getattr(transform, "__qualname__", None) or repr(transform)
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", text)
 
 
 def _default_layers(model: nn.Module) -> list[str]:
@@ -136,7 +143,7 @@ def _module_spec(model: nn.Module, name: str, layers: Sequence[str] | None,
         model=model.eval(), name=name, taps={layer: layer for layer in layers},
         preprocess=preprocess,
         provenance={"weights": weights_text, "relu": "module outputs",
-                    "preprocessing": repr(transform) if transform is not None
+                    "preprocessing": _describe(transform) if transform is not None
                     else IMAGENET_TRANSFORM})
 
 

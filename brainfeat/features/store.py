@@ -105,8 +105,9 @@ def read_extracted(path: str | os.PathLike[str], layer: str,
             position = {name: i for i, name in enumerate(ids)}
             missing = [i for i in image_ids if i not in position]
             if missing:
+                more = " ..." if len(missing) > 5 else ""
                 raise UnknownNameError(f"{len(missing)} images are not in {path}: "
-                                       f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}.")
+                                       f"{', '.join(missing[:5])}{more}.")
             index = np.array([position[i] for i in image_ids], dtype=np.int64)
             order = np.argsort(index)
             values = np.empty((index.size, dataset.shape[1]), dtype=np.float32)

@@ -20,7 +20,7 @@ import hashlib
 import os
 import shutil
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -36,11 +36,13 @@ from brainfeat.features.caffemodel import caffe_state_dict, read_caffemodel
 from brainfeat.features.layers import tap_modules
 from brainfeat.features.models import paper_architecture
 
-__all__ = ["RANDOM", "VGG19_CONVERSION_MD5", "VGG19_CONVERSION_URL", "WeightsLike",
-           "load_paper_model", "weights_folder"]
+__all__ = ["RANDOM", "RANDOM_SEED", "VGG19_CONVERSION_MD5", "VGG19_CONVERSION_URL",
+           "WeightsLike", "load_paper_model", "seeded", "weights_folder"]
 
 #: Pass as ``weights`` to use random initial weights (tests, demos; features meaningless).
 RANDOM = "random"
+#: Seed of the random initial weights (the global torch RNG is left untouched).
+RANDOM_SEED = 0
 #: The lab's PyTorch conversion of the Caffe VGG19 (a zip).
 VGG19_CONVERSION_URL = "https://figshare.com/ndownloader/files/38225868"
 VGG19_CONVERSION_MD5 = "49f4d6dbf1024f33149352dfd309dc4d"
@@ -71,6 +73,13 @@ _SOURCES = {
             f"conversion {VGG19_CONVERSION_URL} (zip, md5 {VGG19_CONVERSION_MD5}) and save "
             "it as {folder}/vgg19-caffe-pytorch.zip")),
 }
+
+
+def seeded(build: Callable[..., nn.Module], *args: Any, **kwargs: Any) -> nn.Module:
+    """Call ``build`` with torch's RNG seeded to :data:`RANDOM_SEED`, then restored."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_SEED)
+        return build(*args, **kwargs)
 
 
 def weights_folder(network: Network | str, data_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -159,7 +168,8 @@ def load_paper_model(network: Network | str, weights: WeightsLike = None, *,
     weights : path-like, mapping, ``"random"`` or None
         None looks in :func:`weights_folder`; a path names a ``.caffemodel``, a ``.pt``/``.pth``
         state dict or the lab's conversion zip; a mapping is a state dict; ``"random"`` keeps
-        the random initial weights (deterministic under :func:`torch.manual_seed`).
+        random initial weights, drawn with seed :data:`RANDOM_SEED` (the same in every
+        process, so an interrupted run with random weights resumes consistently).
     data_dir : path-like, optional
         Data folder (argument > ``BRAINFEAT_DATA`` > ``~/brainfeat_data``).
 
@@ -181,10 +191,11 @@ def load_paper_model(network: Network | str, weights: WeightsLike = None, *,
     """
     network = Network.parse(network)
     if weights is None:
-        weights = _default_file(network, data_dir)  # fails before building the model
-    model = paper_architecture(network)
+        weights = _default_file(network, data_dir)
     if isinstance(weights, str) and weights == RANDOM:
-        return model, RANDOM
+        return seeded(paper_architecture, network), RANDOM
+    # Read (and check) the weights before building the model: errors come fast.
+    caffe_blobs = None
     if isinstance(weights, Mapping):
         state, description = _renamed(weights, network), "state dict"
     else:
@@ -195,15 +206,19 @@ def load_paper_model(network: Network | str, weights: WeightsLike = None, *,
                 + _SOURCES[network].instructions.format(folder=path.parent) + ".")
         description = path.name
         if path.suffix == ".caffemodel":
-            shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-            arrays = caffe_state_dict(read_caffemodel(path), network, shapes)
-            state = {k: torch.from_numpy(v) for k, v in arrays.items()}
+            caffe_blobs = read_caffemodel(path)
         else:
             if path.suffix == ".zip":
                 path = _state_dict_file_from_zip(network, path)
             state = _renamed(_read_torch_state_dict(path), network)
+    model = seeded(paper_architecture, network)
+    if caffe_blobs is not None:
+        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        state = {k: torch.from_numpy(v)
+                 for k, v in caffe_state_dict(caffe_blobs, network, shapes).items()}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
-        raise FormatError(f"The {description} weights do not fit {network.value}: {error}") from error
+        raise FormatError(
+            f"The {description} weights do not fit {network.value}: {error}") from error
     return model.eval(), description
