@@ -26,7 +26,7 @@ import numpy as np
 
 from brainfeat.catalog import (
     AVERAGED, Catalog, Kind, LayerInfo, Network, Subject, default_catalog)
-from brainfeat.io.mat import MatFlavour, write_mat_array
+from brainfeat.io.mat import MatFlavour, mat_bytes
 from brainfeat.published import published_path, variable_name
 from brainfeat.remote.api import ARCHIVE_ROOT
 from brainfeat.remote.registry import default_registry, layer_archive_name
@@ -111,8 +111,6 @@ def write_replica(root: str | os.PathLike[str], catalog: Catalog | None = None, 
     hwc = set(hwc_layers)
     wanted = set(Kind) if kinds is None else {Kind.parse(k) for k in kinds}
     rng = np.random.default_rng(seed)
-    staging = root / ".staging"
-    shutil.rmtree(staging, ignore_errors=True)
     (root / "files").mkdir(parents=True, exist_ok=True)
     (root / "README.txt").write_text(
         f"{LABEL}.\nWritten by brainfeat.demo.replica.write_replica(seed={seed}).\n"
@@ -124,8 +122,7 @@ def write_replica(root: str | os.PathLike[str], catalog: Catalog | None = None, 
         flavour = flavours[info.network]
         for kind, files in arrays.items():
             if kind in wanted:
-                _write_zip(root, staging, kind, info, files, flavour, info.name in hwc)
-    shutil.rmtree(staging, ignore_errors=True)
+                _write_zip(root, kind, info, files, flavour, info.name in hwc)
     return catalog
 
 
@@ -168,12 +165,10 @@ def _rank_descending(accuracy: np.ndarray) -> np.ndarray:
     return rank
 
 
-def _write_zip(root: Path, staging: Path, kind: Kind, info: LayerInfo,
+def _write_zip(root: Path, kind: Kind, info: LayerInfo,
                files: Mapping[tuple[Subject | None, str | None], np.ndarray],
                flavour: MatFlavour, hwc: bool) -> None:
     name = layer_archive_name(kind, info.network, info.name)
-    staging.mkdir(parents=True, exist_ok=True)
-    temporary = staging / "member.mat"
     with zipfile.ZipFile(root / name, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for (subject, image), values in files.items():
             member = f"{ARCHIVE_ROOT}/{published_path(kind, info.network, info.name, subject, image)}"
@@ -182,8 +177,7 @@ def _write_zip(root: Path, staging: Path, kind: Kind, info: LayerInfo,
                 array = array.transpose(1, 2, 0)
             if kind.per_image and flavour == "v5":
                 array = array[np.newaxis]  # a leading sample axis, squeezed by the loader
-            write_mat_array(temporary, variable_name(kind), array, flavour)
-            archive.write(temporary, member)
+            archive.writestr(member, mat_bytes(variable_name(kind), array, flavour))
     file_id = default_registry().get(name).remote_path.rsplit("/", 1)[-1]
     served = root / "files" / file_id
     served.unlink(missing_ok=True)

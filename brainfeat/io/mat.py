@@ -8,6 +8,7 @@ axes, so a conv feature map comes back as ``(channels, height, width)``.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Literal
@@ -16,7 +17,7 @@ import numpy as np
 
 from brainfeat.errors import FormatError
 
-__all__ = ["read_mat_array", "write_mat_array", "MatFlavour"]
+__all__ = ["MatFlavour", "mat_bytes", "read_mat_array", "write_mat_array"]
 
 MatFlavour = Literal["v5", "v7.3"]
 
@@ -102,22 +103,30 @@ def write_mat_array(path: str | os.PathLike[str], variable: str, array: np.ndarr
     -------
     pathlib.Path
     """
+    path = Path(path)
+    path.write_bytes(mat_bytes(variable, array, flavour))
+    return path
+
+
+def mat_bytes(variable: str, array: np.ndarray, flavour: MatFlavour = "v5") -> bytes:
+    """The bytes of a ``.mat`` file holding one array (see :func:`write_mat_array`)."""
     import h5py
     from scipy.io import savemat
 
-    path = Path(path)
+    buffer = io.BytesIO()
     array = np.asarray(array)
     if flavour == "v5":
-        savemat(path, {variable: array}, do_compression=False)
-    elif flavour == "v7.3":
-        with h5py.File(path, "w", userblock_size=512) as handle:
-            dataset = handle.create_dataset(variable, data=array.transpose())
-            dataset.attrs["MATLAB_class"] = np.bytes_(_matlab_class(array.dtype))
-        with open(path, "r+b") as raw:
-            raw.write(_V73_HEADER.ljust(116) + b"\x00" * 8 + b"\x00\x02IM")
-    else:
+        savemat(buffer, {variable: array}, do_compression=False)
+        return buffer.getvalue()
+    if flavour != "v7.3":
         raise ValueError(f"Unknown .mat flavour {flavour!r}: expected 'v5' or 'v7.3'.")
-    return path
+    with h5py.File(buffer, "w", userblock_size=512) as handle:
+        dataset = handle.create_dataset(variable, data=array.transpose())
+        dataset.attrs["MATLAB_class"] = np.bytes_(_matlab_class(array.dtype))
+    content = bytearray(buffer.getvalue())
+    header = _V73_HEADER.ljust(116) + b"\x00" * 8 + b"\x00\x02IM"
+    content[: len(header)] = header
+    return bytes(content)
 
 
 def _matlab_class(dtype: np.dtype) -> str:

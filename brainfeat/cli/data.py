@@ -1,0 +1,158 @@
+"""Verbs for data: ``fetch``, ``load``, ``info``, ``where``, ``verify-cache``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from brainfeat.catalog import Catalog
+
+_KINDS = ("decoded", "true", "accuracy", "rank")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the data verbs to the ``brainfeat`` parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, default=None,
+                        help="data folder (default: $BRAINFEAT_DATA or ~/brainfeat_data)")
+
+    fetch = subparsers.add_parser(
+        "fetch", parents=[common], help="download published files (once, verified)",
+        description="Download published files into the data folder. Examples: "
+                    "`brainfeat fetch decoded AlexNet conv1`, `brainfeat fetch fmri S1 S2`, "
+                    "`brainfeat fetch bids sub-01 --include '*_events.tsv'`, "
+                    "`brainfeat fetch file ImageFeatures.h5`.")
+    fetch.add_argument("what", choices=(*_KINDS, "fmri", "bids", "file"))
+    fetch.add_argument("names", nargs="*",
+                       help="NETWORK LAYER for a kind; SUBJECT... for fmri/bids; NAME for file")
+    fetch.add_argument("--include", action="append", default=None, metavar="PATTERN",
+                       help="bids only: glob of paths inside ds001246 (repeatable)")
+    fetch.add_argument("--catalog", type=Path, default=None, help="catalog JSON of a replica")
+    fetch.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    fetch.set_defaults(handler=_fetch)
+
+    load = subparsers.add_parser("load", parents=[common], help="load one result, print a summary")
+    load.add_argument("kind", choices=_KINDS)
+    load.add_argument("network")
+    load.add_argument("layer")
+    load.add_argument("subject", nargs="?", default=None)
+    load.add_argument("--catalog", type=Path, default=None, help="catalog JSON of a replica")
+    load.add_argument("--no-download", action="store_true", help="fail instead of downloading")
+    load.set_defaults(handler=_load)
+
+    info = subparsers.add_parser("info", parents=[common], help="what is cached, verified or not")
+    info.set_defaults(handler=_info)
+
+    where = subparsers.add_parser("where", parents=[common],
+                                  help="the data folder and download sources")
+    where.set_defaults(handler=_where)
+
+    verify = subparsers.add_parser("verify-cache", parents=[common],
+                                   help="re-check sizes, SHA-256 and CRCs of cached files")
+    verify.set_defaults(handler=_verify_cache)
+
+
+def _catalog(path: Path | None) -> Catalog | None:
+    return Catalog.load(path) if path is not None else None
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from brainfeat.errors import UnknownNameError
+    from brainfeat.remote import api
+
+    progress = not args.no_progress
+    kw = dict(data_dir=args.data_dir, progress=progress)
+    if args.what in _KINDS:
+        if len(args.names) != 2:
+            raise UnknownNameError(
+                f"`brainfeat fetch {args.what}` takes NETWORK LAYER, e.g. "
+                f"`brainfeat fetch {args.what} AlexNet conv1`; got {args.names}.")
+        paths = [api.fetch(args.what, *args.names, catalog=_catalog(args.catalog), **kw)]
+    elif args.what == "fmri":
+        if not args.names:
+            raise UnknownNameError("`brainfeat fetch fmri` takes subjects, e.g. S1 S2.")
+        paths = [api.fetch_fmri(subject, **kw) for subject in args.names]
+    elif args.what == "bids":
+        paths = [api.fetch_bids(args.names or None, args.include, **kw)]
+    else:
+        if len(args.names) != 1:
+            raise UnknownNameError("`brainfeat fetch file` takes one registry name, "
+                                   "e.g. ImageFeatures.h5.")
+        paths = [api.fetch_registered(args.names[0], **kw)]
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _load(args: argparse.Namespace) -> int:
+    from brainfeat.published import FeatureSet, load
+
+    result = load(args.kind, args.network, args.layer, args.subject, data_dir=args.data_dir,
+                  download=not args.no_download, catalog=_catalog(args.catalog))
+    print(result.summary())
+    if isinstance(result, FeatureSet):
+        print(f"images: {', '.join(result.image_ids[:3])}, ... ({result.n_images} in all)")
+    return 0
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+def _info(args: argparse.Namespace) -> int:
+    from brainfeat.config import data_dir
+    from brainfeat.remote.download import manifest_entries
+
+    root = data_dir(args.data_dir)
+    entries = manifest_entries(root)
+    print(f"data folder: {root}")
+    if not entries:
+        print("nothing cached yet: `brainfeat fetch ...` downloads published files.")
+    total = 0
+    for local_path, entry in sorted(entries.items()):
+        size = sum(m[0] for m in entry["members"].values()) if "members" in entry else entry["size"]
+        total += size
+        what = f"{len(entry['members'])} files extracted" if "members" in entry else "file"
+        state = "verified" if entry["state"] == "ok" else "CORRUPT (fetch again)"
+        print(f"{entry['name']:<45} {_human(size):>9}  {state:<9}  {what}; "
+              f"hash pinned by {entry['pinned_by']}")
+    partial = sorted(root.rglob("*.part")) if root.is_dir() else []
+    for path in partial:
+        print(f"{path.relative_to(root)}  {_human(path.stat().st_size)}  partial download "
+              "(resumed by the next fetch)")
+    print(f"{len(entries)} entries, {_human(total)} on disk")
+    return 0
+
+
+def _where(args: argparse.Namespace) -> int:
+    import os
+
+    from brainfeat.config import DATA_ENV, data_dir, mirrors
+    from brainfeat.remote.registry import SOURCES
+
+    origin = ("--data-dir" if args.data_dir is not None else
+              f"${DATA_ENV}" if os.environ.get(DATA_ENV) else "default")
+    print(f"data folder: {data_dir(args.data_dir)} (from {origin})")
+    overrides = mirrors()
+    for source, url in SOURCES.items():
+        mirror = overrides.get(source)
+        print(f"{source}: {mirror or url}" + (" (BRAINFEAT_MIRRORS)" if mirror else ""))
+    return 0
+
+
+def _verify_cache(args: argparse.Namespace) -> int:
+    from brainfeat.config import data_dir
+    from brainfeat.remote.download import verify_cache
+
+    root = data_dir(args.data_dir)
+    checked, problems = verify_cache(root)
+    for problem in problems:
+        print(f"CORRUPT {problem.path}: {problem.reason}")
+    print(f"{checked} cached entries checked in {root}: "
+          + ("all intact" if not problems else
+             f"{len(problems)} corrupt, marked for download again at the next fetch"))
+    return 1 if problems else 0

@@ -1,0 +1,177 @@
+"""The demo job behind ``brainfeat demo`` (and ``make demo``).
+
+1. :func:`write_replica` writes a SYNTHETIC miniature of the figshare files into
+   ``<work_dir>/replica``;
+2. :func:`serve_folder` serves it on 127.0.0.1 and ``BRAINFEAT_MIRRORS`` points the
+   ``figshare`` source at it, so the registry's own rows and URLs (``<base>/files/<id>``)
+   are fetched through the real download path into ``<work_dir>/data`` (unpinned rows:
+   verified structurally, then pinned in the local manifest);
+3. every layer and subject is loaded with one call, accuracy is recomputed from decoded and
+   true features and compared with the replica's accuracy files.
+
+:func:`fetch_replica` stops after step 2 and returns the :class:`DemoData` (data folder and
+catalog), so later steps (e.g. ``brainfeat.verify``) can run on the same files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from brainfeat.catalog import Catalog, Kind, Subject
+from brainfeat.config import MIRRORS_ENV
+from brainfeat.demo.replica import write_replica
+from brainfeat.demo.server import serve_folder
+from brainfeat.published import load
+from brainfeat.remote.api import fetch
+
+__all__ = ["AccuracyCheck", "DemoData", "check_accuracies", "fetch_replica", "run_demo"]
+
+
+@dataclass(frozen=True)
+class DemoData:
+    """Where the demo put its files.
+
+    Attributes
+    ----------
+    work_dir : pathlib.Path
+    replica_dir : pathlib.Path
+        The synthetic replica as a server would publish it.
+    data_dir : pathlib.Path
+        The brainfeat data folder the replica was fetched into.
+    catalog : Catalog
+        The replica's catalog (pass it as ``catalog=`` to every brainfeat call).
+    """
+
+    work_dir: Path
+    replica_dir: Path
+    data_dir: Path
+    catalog: Catalog
+
+
+@dataclass(frozen=True)
+class AccuracyCheck:
+    """Recomputed vs published accuracy of one layer and subject."""
+
+    network: str
+    layer: str
+    subject: str
+    n_units: int
+    n_nan: int
+    mean_recomputed: float
+    mean_published: float
+    max_abs_difference: float
+
+    @property
+    def agrees(self) -> bool:
+        """True when every unit agrees within 1e-5 and NaN units coincide."""
+        return self.max_abs_difference <= 1e-5
+
+
+@contextmanager
+def mirrored(url: str, source: str = "figshare") -> Iterator[None]:
+    """Point ``source`` at ``url`` through ``BRAINFEAT_MIRRORS`` for the duration."""
+    previous = os.environ.get(MIRRORS_ENV)
+    os.environ[MIRRORS_ENV] = f"{source}={url}"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(MIRRORS_ENV, None)
+        else:
+            os.environ[MIRRORS_ENV] = previous
+
+
+def fetch_replica(work_dir: str | os.PathLike[str], *, seed: int = 0,
+                  progress: bool = False) -> DemoData:
+    """Write the replica, serve it on 127.0.0.1 and fetch every zip through the real path.
+
+    Parameters
+    ----------
+    work_dir : path-like
+        Folder for ``replica/`` and ``data/``; both are replaced.
+    seed : int
+        Seed of the replica's random numbers.
+    progress : bool
+        Show download progress bars.
+
+    Returns
+    -------
+    DemoData
+    """
+    work_dir = Path(work_dir)
+    replica_dir, data_dir = work_dir / "replica", work_dir / "data"
+    for folder in (replica_dir, data_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+    catalog = write_replica(replica_dir, seed=seed)
+    with serve_folder(replica_dir) as url, mirrored(url):
+        for info in catalog.layers:
+            for kind in Kind:
+                fetch(kind, info.network, info.name, data_dir=data_dir, progress=progress,
+                      catalog=catalog)
+    return DemoData(work_dir, replica_dir, data_dir, catalog)
+
+
+def check_accuracies(data: DemoData) -> list[AccuracyCheck]:
+    """Recompute each layer's accuracy from decoded + true; compare with the accuracy files.
+
+    Everything is read from the local cache (``download=False``).
+    """
+    correlate = _unit_correlation()
+    checks = []
+    kw = dict(data_dir=data.data_dir, catalog=data.catalog, download=False, progress=False)
+    for info in data.catalog.layers:
+        true = load("true", info.network, info.name, **kw).values
+        for subject in data.catalog.subjects_for(Kind.DECODED):
+            decoded = load("decoded", info.network, info.name, subject, **kw).values
+            published = load("accuracy", info.network, info.name, subject, **kw).values
+            checks.append(_compare(info.network.value, info.name, subject,
+                                   correlate(decoded, true), published))
+    return checks
+
+
+def _compare(network: str, layer: str, subject: Subject, recomputed: np.ndarray,
+             published: np.ndarray) -> AccuracyCheck:
+    nan_mismatch = np.isnan(recomputed) != np.isnan(published)
+    both = ~np.isnan(recomputed) & ~np.isnan(published)
+    difference = float(np.max(np.abs(recomputed[both] - published[both]), initial=0.0))
+    return AccuracyCheck(
+        network=network, layer=layer, subject=subject.name, n_units=recomputed.size,
+        n_nan=int(np.isnan(published).sum()),
+        mean_recomputed=float(np.nanmean(recomputed)),
+        mean_published=float(np.nanmean(published)),
+        max_abs_difference=float("inf") if nan_mismatch.any() else difference)
+
+
+def _unit_correlation():
+    """The evaluation stream's per-unit Pearson r, or a plain numpy one if it is absent."""
+    try:
+        from brainfeat.evaluation.metrics import unit_correlation
+    except ImportError:
+        return _pearson
+    return unit_correlation
+
+
+def _pearson(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    pred = pred - pred.mean(axis=0, dtype=np.float64)
+    true = true - true.mean(axis=0, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (pred * true).sum(axis=0) / np.sqrt((pred**2).sum(axis=0) * (true**2).sum(axis=0))
+
+
+def run_demo(work_dir: str | os.PathLike[str], *, seed: int = 0,
+             progress: bool = False) -> tuple[DemoData, list[AccuracyCheck]]:
+    """The whole demo: fetch the served replica, then check its accuracies.
+
+    Returns
+    -------
+    (DemoData, list of AccuracyCheck)
+    """
+    data = fetch_replica(work_dir, seed=seed, progress=progress)
+    return data, check_accuracies(data)

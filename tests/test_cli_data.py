@@ -1,0 +1,62 @@
+"""The data verbs: fetch, load, info, where, verify-cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from served_replica import served_replica
+
+from brainfeat.catalog import Network
+from brainfeat.cli import main
+from brainfeat.demo.replica import CATALOG_FILE, replica_catalog
+
+
+@pytest.fixture
+def replica(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    catalog = replica_catalog({(Network.ALEXNET, "fc8"): (12,)}, n_subjects=2)
+    with served_replica(tmp_path / "server", monkeypatch, catalog=catalog):
+        yield tmp_path / "server" / CATALOG_FILE, tmp_path / "data"
+
+
+def test_where_reports_folder_and_mirrors(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("BRAINFEAT_MIRRORS", "openneuro=http://lab.example/ds001246")
+    assert main(["where", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"data folder: {tmp_path} (from --data-dir)" in out
+    assert "openneuro: http://lab.example/ds001246 (BRAINFEAT_MIRRORS)" in out
+    assert "figshare: https://ndownloader.figshare.com" in out
+
+
+def test_fetch_load_info_verify(replica, capsys) -> None:
+    catalog, data = replica
+    common = ["--data-dir", str(data)]
+    assert main(["fetch", "true", "AlexNet", "fc8", "--catalog", str(catalog),
+                 "--no-progress", *common]) == 0
+    assert capsys.readouterr().out.strip() == str(data / "decodedDNN/true/AlexNet/fc8")
+    assert main(["load", "decoded", "AlexNet", "fc8", "S2", "--catalog", str(catalog),
+                 *common]) == 0
+    out = capsys.readouterr().out
+    assert "decoded AlexNet fc8 S2: 50 images x 12 units" in out and "n01443537_22563" in out
+    assert main(["info", *common]) == 0
+    out = capsys.readouterr().out
+    assert "decodedDNN-true-AlexNet-fc8.zip" in out and "verified" in out and "2 entries" in out
+    assert main(["verify-cache", *common]) == 0
+    assert "2 cached entries checked" in capsys.readouterr().out
+    victim = next((data / "decodedDNN/true/AlexNet/fc8").iterdir())
+    victim.write_bytes(victim.read_bytes()[:-1] + b"!")
+    assert main(["verify-cache", *common]) == 1
+    assert f"CORRUPT downloads/decodedDNN-true-AlexNet-fc8.zip" in capsys.readouterr().out
+    assert main(["info", *common]) == 0
+    assert "CORRUPT" in capsys.readouterr().out
+
+
+def test_errors_exit_2_with_a_message(tmp_path: Path, capsys) -> None:
+    assert main(["load", "true", "AlexNet", "fc8", "--no-download",
+                 "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "download=False" in err and "brainfeat fetch true AlexNet fc8" in err
+    assert main(["fetch", "fmri", "--data-dir", str(tmp_path)]) == 2
+    assert "S1 S2" in capsys.readouterr().err
+    assert main(["fetch", "decoded", "AlexNet", "--data-dir", str(tmp_path)]) == 2
+    assert "NETWORK LAYER" in capsys.readouterr().err
