@@ -8,9 +8,6 @@ are loaded through the real download, extraction and .mat reading code.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import http.server
-import threading
 import zipfile
 from contextlib import contextmanager
 from io import BytesIO
@@ -25,6 +22,7 @@ pytest.importorskip("brainfeat.remote.api", reason="needs the foundation's fetch
 
 from brainfeat.catalog import default_catalog  # noqa: E402
 from brainfeat.cli import main  # noqa: E402
+from brainfeat.demo.server import serve_folder  # noqa: E402
 from brainfeat.errors import FormatError  # noqa: E402
 from brainfeat.features.extract import extract  # noqa: E402
 from brainfeat.features.store import read_extracted  # noqa: E402
@@ -52,21 +50,10 @@ def publish_true(root, network, layer, values_by_image) -> None:
 
 @contextmanager
 def figshare_mirror(root, monkeypatch):
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("BRAINFEAT_MIRRORS", f"figshare=http://127.0.0.1:{server.server_port}")
-    try:
+    """Serve ``root`` on 127.0.0.1 as the figshare mirror."""
+    with serve_folder(root) as url:
+        monkeypatch.setenv("BRAINFEAT_MIRRORS", f"figshare={url}")
         yield
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")

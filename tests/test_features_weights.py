@@ -8,11 +8,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from brainfeat.demo.server import serve_folder  # noqa: E402
 from brainfeat.errors import DataNotFoundError, FormatError, IntegrityError  # noqa: E402
 from brainfeat.features.layers import tap_modules  # noqa: E402
 from brainfeat.features.models import caffe_alexnet  # noqa: E402
 from brainfeat.features.weights import (  # noqa: E402
-    VGG19_CONVERSION_MD5, VGG19_CONVERSION_URL, load_paper_model, weights_folder)
+    DOWNLOAD, VGG19_CONVERSION_MD5, VGG19_CONVERSION_URL, load_paper_model, weights_folder)
 
 
 def test_zipped_state_dict_with_dataset_layer_names_loads(tmp_path) -> None:
@@ -62,3 +63,16 @@ def test_missing_weights_say_what_to_get_and_where(tmp_path) -> None:
     assert VGG19_CONVERSION_URL in message and VGG19_CONVERSION_MD5 in message
     with pytest.raises(DataNotFoundError, match="absent.caffemodel does not exist"):
         load_paper_model("AlexNet", tmp_path / "absent.caffemodel")
+
+
+def test_download_goes_through_the_registry_and_is_verified(tmp_path, monkeypatch) -> None:
+    served = tmp_path / "served" / "files"
+    served.mkdir(parents=True)
+    with zipfile.ZipFile(served / "38225868", "w") as archive:  # not the lab's zip
+        archive.writestr("VGG_ILSVRC_19_layers.pt", b"bogus")
+    with serve_folder(tmp_path / "served") as url:
+        monkeypatch.setenv("BRAINFEAT_MIRRORS", f"figshare={url}")
+        with pytest.raises(IntegrityError, match=VGG19_CONVERSION_MD5):
+            load_paper_model("VGG19", DOWNLOAD, data_dir=tmp_path / "data", progress=False)
+    with pytest.raises(DataNotFoundError, match="no download of AlexNet weights"):
+        load_paper_model("AlexNet", DOWNLOAD, data_dir=tmp_path / "data")

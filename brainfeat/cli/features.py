@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     extract_parser.add_argument("--layers", nargs="+", help="layers to keep (default: all "
                                 "published layers; torchvision: top-level modules)")
     extract_parser.add_argument("--weights", help="AlexNet/VGG19: .caffemodel, .pt or the lab's "
-                                "VGG19 zip, or 'random' (default: <data_dir>/weights/<network>/); "
+                                "VGG19 zip, 'download' (VGG19: the lab's conversion), or "
+                                "'random' (default: <data_dir>/weights/<network>/); "
                                 "torchvision: a weights name such as DEFAULT (default: random)")
     extract_parser.add_argument("--images-from", choices=["test", "training", "all"],
                                 default="all", help="take the published test or training "

@@ -169,6 +169,7 @@ def extract(network_or_model: str | Network | nn.Module,
         Images per forward pass; memory grows with it. Part of the run's identity.
     weights : optional
         Paper networks: a ``.caffemodel``, ``.pt`` or the lab's VGG19 zip, a state dict,
+        ``"download"`` (VGG19: fetch the lab's conversion through the registry),
         ``"random"``, or None for the file in ``<data_dir>/weights/<network>/``.
         torchvision names: a weights enum or its name (``"DEFAULT"``), None for random.
     relu : bool
@@ -185,7 +186,7 @@ def extract(network_or_model: str | Network | nn.Module,
     progress : bool
         Show a tqdm progress bar over batches.
     data_dir : path-like, optional
-        Where default weights are looked for.
+        Where default weights are looked for (and downloaded ones are kept).
     catalog : Catalog, optional
         Layer names, unit shapes and input sizes (default: the published dataset).
 
@@ -213,7 +214,8 @@ def extract(network_or_model: str | Network | nn.Module,
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     image_list = list_images(images, image_ids)
     spec = model_spec(network_or_model, layers=layers, weights=weights, relu=relu,
-                      transform=transform, mean_bgr=mean_bgr, data_dir=data_dir, catalog=catalog)
+                      transform=transform, mean_bgr=mean_bgr, data_dir=data_dir, catalog=catalog,
+                      progress=progress)
     out = Path(out)
     target = _choose_device(device)
     model = spec.model.to(target)

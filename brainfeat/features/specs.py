@@ -66,10 +66,11 @@ class ModelSpec:
 
 def _paper_spec(network: Network, layers: Sequence[str] | None, weights: WeightsLike,
                 relu: bool, mean_bgr: Any, data_dir: str | os.PathLike[str] | None,
-                catalog: Catalog) -> ModelSpec:
+                catalog: Catalog, progress: bool) -> ModelSpec:
     infos = catalog.layers_of(network)
     chosen = infos if layers is None else tuple(catalog.layer(network, name) for name in layers)
-    model, description = load_paper_model(network, weights, data_dir=data_dir)
+    model, description = load_paper_model(network, weights, data_dir=data_dir,
+                                          progress=progress)
     side = catalog.input_size(network)
     mean = resolve_mean(mean_bgr, side)
     taps_by_layer = tap_modules(network, relu=relu)
@@ -151,7 +152,7 @@ def model_spec(network_or_model: str | Network | nn.Module, *, layers: Sequence[
                weights: Any = None, relu: bool = False,
                transform: Callable[[Any], Any] | None = None, mean_bgr: Any = None,
                data_dir: str | os.PathLike[str] | None = None,
-               catalog: Catalog | None = None) -> ModelSpec:
+               catalog: Catalog | None = None, progress: bool = True) -> ModelSpec:
     """Resolve what :func:`brainfeat.features.extract` runs (see the module docstring)."""
     if isinstance(network_or_model, nn.Module):
         return _module_spec(network_or_model, type(network_or_model).__name__, layers,
@@ -164,7 +165,8 @@ def model_spec(network_or_model: str | Network | nn.Module, *, layers: Sequence[
         except UnknownNameError:
             pass
         else:
-            return _paper_spec(network, layers, weights, relu, mean_bgr, data_dir, catalog)
+            return _paper_spec(network, layers, weights, relu, mean_bgr, data_dir, catalog,
+                               progress)
     name = text.removeprefix("torchvision:")
     model, weights_enum, weights_text = _torchvision_model(name, weights)
     if transform is None and weights_enum is not None:

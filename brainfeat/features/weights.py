@@ -36,11 +36,15 @@ from brainfeat.features.caffemodel import caffe_state_dict, read_caffemodel
 from brainfeat.features.layers import tap_modules
 from brainfeat.features.models import paper_architecture
 
-__all__ = ["RANDOM", "RANDOM_SEED", "VGG19_CONVERSION_MD5", "VGG19_CONVERSION_URL",
+__all__ = ["DOWNLOAD", "RANDOM", "RANDOM_SEED", "VGG19_CONVERSION_MD5", "VGG19_CONVERSION_URL",
            "WeightsLike", "load_paper_model", "seeded", "weights_folder"]
 
 #: Pass as ``weights`` to use random initial weights (tests, demos; features meaningless).
 RANDOM = "random"
+#: Pass as ``weights`` to fetch the weights through the registry (VGG19: the lab's conversion).
+DOWNLOAD = "download"
+#: Registry rows of weights that may be downloaded on the user's request.
+REGISTRY_WEIGHTS = {Network.VGG19: "VGG19-caffe-pytorch.zip"}
 #: Seed of the random initial weights (the global torch RNG is left untouched).
 RANDOM_SEED = 0
 #: The lab's PyTorch conversion of the Caffe VGG19 (a zip).
@@ -71,7 +75,7 @@ _SOURCES = {
             "https://www.robots.ox.ac.uk/~vgg/research/very_deep/ and save it as "
             "{folder}/VGG_ILSVRC_19_layers.caffemodel, or download the lab's PyTorch "
             f"conversion {VGG19_CONVERSION_URL} (zip, md5 {VGG19_CONVERSION_MD5}) and save "
-            "it as {folder}/vgg19-caffe-pytorch.zip")),
+            "it as {folder}/vgg19-caffe-pytorch.zip (weights='download' fetches it)")),
 }
 
 
@@ -87,15 +91,39 @@ def weights_folder(network: Network | str, data_dir: str | os.PathLike[str] | No
     return resolve_data_dir(data_dir) / "weights" / Network.parse(network).value
 
 
+def _registry_row(network: Network):
+    from brainfeat.remote.registry import default_registry
+
+    return default_registry().get(REGISTRY_WEIGHTS[network])
+
+
 def _default_file(network: Network, data_dir: str | os.PathLike[str] | None) -> Path:
     folder = weights_folder(network, data_dir)
-    for name in _SOURCES[network].files:
-        if (folder / name).is_file():
-            return folder / name
+    candidates = [folder / name for name in _SOURCES[network].files]
+    if network in REGISTRY_WEIGHTS:  # fetched earlier with weights="download"
+        candidates.append(resolve_data_dir(data_dir) / _registry_row(network).local_path)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
     raise DataNotFoundError(
         f"No {network.value} weights in {folder}. brainfeat may not redistribute them: "
         + _SOURCES[network].instructions.format(folder=folder)
         + ", or pass weights=<path>. For a test without real weights pass weights='random'.")
+
+
+def _download(network: Network, data_dir: str | os.PathLike[str] | None,
+              progress: bool) -> Path:
+    """Fetch the registry's weights of ``network`` (verified by the fetch engine)."""
+    from brainfeat.remote.download import fetch_file
+
+    if network not in REGISTRY_WEIGHTS:
+        raise DataNotFoundError(
+            f"brainfeat has no download of {network.value} weights: "
+            + _SOURCES[network].instructions.format(folder=weights_folder(network, data_dir))
+            + ".")
+    return fetch_file(_registry_row(network), resolve_data_dir(data_dir), download=True,
+                      progress=progress, command=f"brainfeat features {network.value} IMAGES "
+                      "-o OUT --weights download")
 
 
 def _md5(path: Path) -> str:
@@ -159,19 +187,23 @@ def _renamed(state: Mapping[str, Any], network: Network) -> dict[str, torch.Tens
 
 
 def load_paper_model(network: Network | str, weights: WeightsLike = None, *,
-                     data_dir: str | os.PathLike[str] | None = None) -> tuple[nn.Module, str]:
+                     data_dir: str | os.PathLike[str] | None = None,
+                     progress: bool = True) -> tuple[nn.Module, str]:
     """Build AlexNet or VGG19 and load its weights.
 
     Parameters
     ----------
     network : {"AlexNet", "VGG19"}
-    weights : path-like, mapping, ``"random"`` or None
+    weights : path-like, mapping, ``"download"``, ``"random"`` or None
         None looks in :func:`weights_folder`; a path names a ``.caffemodel``, a ``.pt``/``.pth``
-        state dict or the lab's conversion zip; a mapping is a state dict; ``"random"`` keeps
+        state dict or the lab's conversion zip; a mapping is a state dict; ``"download"``
+        fetches the registry's weights (VGG19 only: the lab's conversion); ``"random"`` keeps
         random initial weights, drawn with seed :data:`RANDOM_SEED` (the same in every
         process, so an interrupted run with random weights resumes consistently).
     data_dir : path-like, optional
         Data folder (argument > ``BRAINFEAT_DATA`` > ``~/brainfeat_data``).
+    progress : bool
+        Show a progress bar while downloading.
 
     Returns
     -------
@@ -192,6 +224,8 @@ def load_paper_model(network: Network | str, weights: WeightsLike = None, *,
     network = Network.parse(network)
     if weights is None:
         weights = _default_file(network, data_dir)
+    elif isinstance(weights, str) and weights == DOWNLOAD:
+        weights = _download(network, data_dir, progress)
     if isinstance(weights, str) and weights == RANDOM:
         return seeded(paper_architecture, network), RANDOM
     # Read (and check) the weights before building the model: errors come fast.
