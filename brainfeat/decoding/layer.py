@@ -163,12 +163,9 @@ def _open_output(out: Path, attrs: dict[str, Any], image_ids: Sequence[str], n_u
     """Open ``out`` to resume (settings must match) or create it with every byte allocated."""
     if out.exists():
         handle = h5py.File(out, "r+")
-        found = {key: handle.attrs.get(key) for key in attrs}
-        found = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in found.items()}
-        expected = {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.items()}
-        if found != expected:
+        differing = _differing(dict(handle.attrs), attrs)
+        if differing:
             handle.close()
-            differing = sorted(k for k in expected if found.get(k) != expected[k])
             raise FormatError(
                 f"{out} holds a decoding run with other settings ({', '.join(differing)}): "
                 "delete it or choose another output file.")
@@ -192,10 +189,24 @@ def _open_output(out: Path, attrs: dict[str, Any], image_ids: Sequence[str], n_u
     return handle
 
 
-def _load_split(subject: Subject, roi: str, split: str, data_dir: Any, catalog: Catalog) -> Any:
+def _differing(found: Mapping[str, Any], expected: Mapping[str, Any]) -> list[str]:
+    """Names of the attributes (and of the settings inside ``settings``) that differ."""
+    def plain(value: Any) -> Any:
+        value = value.tolist() if isinstance(value, np.ndarray) else value
+        return list(value) if isinstance(value, tuple) else value
+
+    names = [key for key in expected if key != "settings"
+             and plain(found.get(key)) != plain(expected[key])]
+    old = json.loads(found.get("settings", "{}"))
+    new = json.loads(expected["settings"])
+    return names + sorted(key for key in new.keys() | old.keys() if old.get(key) != new.get(key))
+
+
+def _load_split(subject: Subject, roi: str, split: str, data_dir: Any, download: bool,
+                catalog: Catalog) -> Any:
     from brainfeat.fmri.preprocessed import load_fmri
     return load_fmri(subject, roi=roi, split=split, average_repeats=split == "test",
-                     data_dir=data_dir, catalog=catalog)
+                     data_dir=data_dir, download=download, catalog=catalog)
 
 
 def decode_layer(subject: Any, network: Network | str, layer: str, train_features: Any,
@@ -204,7 +215,7 @@ def decode_layer(subject: Any, network: Network | str, layer: str, train_feature
                  alpha: float = 100.0, n_voxels: int | None = 500, normalize: bool = True,
                  chunk_units: int | None = None, client: Any = None, backend: str = "numpy",
                  device: str | None = None, dtype: str = "float64", progress: bool = True,
-                 catalog: Catalog | None = None, data_dir: Any = None,
+                 catalog: Catalog | None = None, data_dir: Any = None, download: bool = True,
                  on_chunk: Callable[[int, int], None] | None = None) -> Path:
     """Decode every unit of one layer from one subject's fMRI into an HDF5 file.
 
@@ -254,6 +265,8 @@ def decode_layer(subject: Any, network: Network | str, layer: str, train_feature
     catalog : Catalog, optional
     data_dir : path, optional
         Where :func:`brainfeat.load_fmri` finds the fMRI files.
+    download : bool, default=True
+        Whether :func:`brainfeat.load_fmri` may download a missing fMRI file.
     on_chunk : callable, optional
         Called as ``on_chunk(chunk_index, n_units_done)`` after each chunk is committed
         (also a test hook: raising from it interrupts the run like a kill would).
@@ -269,9 +282,9 @@ def decode_layer(subject: Any, network: Network | str, layer: str, train_feature
     subject = Subject.parse(subject, catalog)
     network = Network.parse(network)
     if fmri_train is None:
-        fmri_train = _load_split(subject, roi, "train", data_dir, catalog)
+        fmri_train = _load_split(subject, roi, "train", data_dir, download, catalog)
     if fmri_test is None:
-        fmri_test = _load_split(subject, roi, "test", data_dir, catalog)
+        fmri_test = _load_split(subject, roi, "test", data_dir, download, catalog)
     x_train = np.asarray(fmri_train.X, dtype=np.float64)
     x_test = np.asarray(fmri_test.X, dtype=np.float64)
     train = _Features(train_features, layer, dataset, fmri_train.stimulus_names, "training")
