@@ -47,8 +47,9 @@ class NumpyBackend:
     dtype : {"float64", "float32"}
         Precision of the gathered sub-systems and their solves.
     n_threads : int, optional
-        Units solved concurrently; defaults to the CPUs this process may use. LAPACK is
-        called single-threaded inside each thread.
+        Units solved concurrently; defaults to the number of threads BLAS would use (so
+        ``OMP_NUM_THREADS`` and ``threadpoolctl`` limits, e.g. 1 per Dask worker, apply).
+        LAPACK is called single-threaded inside each thread.
     """
 
     name = "numpy"
@@ -56,7 +57,11 @@ class NumpyBackend:
     def __init__(self, dtype: str = "float64", n_threads: int | None = None) -> None:
         self.dtype = np.dtype(dtype)
         self.device = "cpu"
-        self.n_threads = n_threads or len(os.sched_getaffinity(0))
+        if n_threads is None:
+            from threadpoolctl import threadpool_info
+            blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+            n_threads = max(blas, default=len(os.sched_getaffinity(0)))
+        self.n_threads = n_threads
 
     def asarray(self, array: Any, dtype: str | None = None) -> np.ndarray:
         """``array`` as a numpy array of ``dtype`` (a name; default: the backend's)."""
