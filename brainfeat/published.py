@@ -245,6 +245,7 @@ def load_features(kind: Kind | str, network: Network | str, layer: str,
         # Fill the preallocated row in place: the file's array is the only transient copy.
         grid = _unit_grid(read_mat_array(path, variable_name(kind)), info, path)
         np.copyto(values[row].reshape(info.unit_shape), grid, casting="same_kind")
+        del grid  # freed before the next file is read
     return FeatureSet(values=values, image_ids=catalog.test_image_ids,
                       unit_shape=info.unit_shape, network=info.network, layer=info.name,
                       kind=kind, subject=who)

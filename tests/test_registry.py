@@ -87,3 +87,41 @@ def test_urls_use_default_bases_and_mirrors(registry, monkeypatch) -> None:
 def test_unknown_name_is_an_error(registry) -> None:
     with pytest.raises(UnknownNameError, match="Subject1.h5"):
         registry.get("Subject9.h5")
+
+
+def _pin_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "pin_registry.py"
+    spec = importlib.util.spec_from_file_location("pin_registry", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pin_script_fills_empty_cells_from_the_api_listing(tmp_path) -> None:
+    import json
+
+    from brainfeat.demo.server import serve_folder
+
+    script = _pin_script()
+    comments, header, rows = script.read_table(script.FIGSHARE_TABLE)
+    target = next(r for r in rows if r["name"] == "decodedDNN-true-AlexNet-fc8.zip")
+    pinned = next(r for r in rows if r["md5"])
+    listing = [{"id": int(target["file_id"]), "name": target["name"], "size": 1234,
+                "computed_md5": "0" * 32},
+               {"id": int(pinned["file_id"]), "name": "renamed.zip", "size": 1,
+                "computed_md5": "f" * 32}]
+    (tmp_path / "articles" / "42").mkdir(parents=True)
+    (tmp_path / "articles" / "42" / "files").write_text(json.dumps(listing))
+    with serve_folder(tmp_path) as url:
+        listed = script.article_files(url, "42")
+    before = dict(pinned)
+    messages = script.pin(rows, listed)
+    assert (target["size"], target["md5"]) == ("1234", "0" * 32)
+    assert pinned == {**before, "size": "1"}  # an empty cell filled, the pinned md5 kept
+    assert any("left unchanged" in m for m in messages)
+    assert any("renamed.zip" in m for m in messages)
+    script.write_table(tmp_path / "table.tsv", comments, header, rows)
+    assert script.read_table(tmp_path / "table.tsv") == (comments, header, rows)
