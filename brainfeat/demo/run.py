@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,7 +32,8 @@ from brainfeat.demo.server import serve_folder
 from brainfeat.published import load
 from brainfeat.remote.api import fetch
 
-__all__ = ["AccuracyCheck", "DemoData", "check_accuracies", "fetch_replica", "run_demo"]
+__all__ = ["AccuracyCheck", "DemoData", "check_accuracies", "fetch_replica", "run_demo",
+           "verify_replica"]
 
 
 @dataclass(frozen=True)
@@ -175,3 +177,32 @@ def run_demo(work_dir: str | os.PathLike[str], *, seed: int = 0,
     """
     data = fetch_replica(work_dir, seed=seed, progress=progress)
     return data, check_accuracies(data)
+
+
+def verify_replica(data: DemoData, out_dir: str | os.PathLike[str] | None = None, *,
+                   progress: bool = False) -> "VerificationReport":
+    """Step 4: :func:`brainfeat.verify` on the fetched replica, from the local cache.
+
+    Parameters
+    ----------
+    data : DemoData
+        What :func:`fetch_replica` returned.
+    out_dir : path-like, optional
+        Where ``verification.json``, ``verification.html`` and the Figure 2 files go;
+        defaults to ``<work_dir>/verification``.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    VerificationReport
+    """
+    from brainfeat.evaluation.report import verify
+
+    out = Path(out_dir) if out_dir is not None else data.work_dir / "verification"
+    return verify(data_dir=data.data_dir, catalog=data.catalog, download=False, out_dir=out,
+                  progress=progress)
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from brainfeat.evaluation.results import VerificationReport
