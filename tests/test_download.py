@@ -315,3 +315,34 @@ def test_catalog_layer_without_registry_row_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(brainfeat.UnknownNameError, match="pool5"):
         brainfeat.fetch("true", "AlexNet", "pool5", catalog=fake, data_dir=tmp_path,
                         download=False)
+
+
+def test_html_page_is_refused_for_a_text_file_too(tmp_path: Path, monkeypatch) -> None:
+    row = default_registry().get(
+        "ds001246/sub-04/ses-perceptionTest01/func/"
+        "sub-04_ses-perceptionTest01_task-perception_run-01_events.tsv")
+    assert row.md5 is None  # unpinned: only the structural checks protect it
+    served = tmp_path / "server" / "ds001246" / row.remote_path
+    served.parent.mkdir(parents=True)
+    served.write_bytes(b"<html><body>AccessDenied</body></html>")
+    with faulty_server(tmp_path / "server", monkeypatch):
+        with pytest.raises(DownloadError, match="HTML"):
+            brainfeat.fetch_bids(4, include=["*perceptionTest01*run-01_events.tsv"],
+                                 data_dir=tmp_path / "data", progress=False)
+    assert not (tmp_path / "data" / row.local_path).exists()
+
+
+@pytest.mark.network
+def test_real_openneuro_text_file_matches_its_pinned_md5(tmp_path: Path) -> None:
+    root = brainfeat.fetch_bids(1, include=["dataset_description.json"], data_dir=tmp_path,
+                                progress=False)
+    description = json.loads((root / "dataset_description.json").read_text())
+    assert description["DatasetDOI"] == "10.18112/openneuro.ds001246.v1.2.1"
+
+
+@pytest.mark.network
+def test_real_figshare_accuracy_loads_with_the_catalog_shape(tmp_path: Path) -> None:
+    accuracy = brainfeat.load_accuracy("AlexNet", "fc8", "S1", data_dir=tmp_path,
+                                       progress=False)
+    assert accuracy.values.shape == (1000,)
+    assert np.nanmax(np.abs(accuracy.values)) <= 1

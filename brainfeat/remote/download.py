@@ -246,7 +246,7 @@ class _ResumingDownloader:
             if offset and response.status_code != 206:
                 offset = 0  # the server ignored Range: restart from zero
             content_type = response.headers.get("Content-Type", "")
-            if "text/html" in content_type and self.row.check != "text":
+            if "text/html" in content_type:  # no registered file is an HTML page
                 self.part.unlink(missing_ok=True)
                 raise DownloadError(
                     f"{url} answered with an HTML page ({content_type}) instead of "
@@ -281,7 +281,7 @@ def _check_structure(row: RemoteFile, path: Path) -> None:
     size = path.stat().st_size
     with open(path, "rb") as handle:
         head = handle.read(512).lstrip().lower()
-    if row.check != "text" and head.startswith(_HTML_STARTS):
+    if head.startswith(_HTML_STARTS):
         raise DownloadError(f"{row.url()} sent an HTML page instead of {row.name}; refused.")
     if row.size is not None and size != row.size:
         raise IntegrityError(
