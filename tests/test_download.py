@@ -61,10 +61,10 @@ class FaultyHandler(RangeRequestHandler):
             data = bytearray(source.read())
             data[_first_member_data_offset(data) + 40] ^= 0xFF
             outputfile.write(bytes(data))
-        elif fault == "slow":
+        elif fault in ("slow", "slower"):
             while chunk := source.read(2048):
                 outputfile.write(chunk)
-                time.sleep(0.01)
+                time.sleep(0.01 if fault == "slow" else 0.15)
         else:
             super().copyfile(source, outputfile)
 
@@ -206,6 +206,28 @@ def test_two_concurrent_fetches_give_one_intact_copy(tiny, monkeypatch) -> None:
         for thread in threads:
             thread.join()
     assert len(results) == 2 and results[0] == results[1], results
+    assert len(handler.requests) == 1
+    assert verify_cache(data) == (1, [])
+
+
+def test_two_processes_fetching_one_file_give_one_intact_copy(tiny, monkeypatch) -> None:
+    import os
+    import subprocess
+    import sys
+
+    catalog, server, data = tiny
+    code = ("import sys, brainfeat; from brainfeat.catalog import Catalog; "
+            "print(brainfeat.fetch('true', 'AlexNet', 'fc8', data_dir=sys.argv[1], "
+            "catalog=Catalog.load(sys.argv[2]), progress=False))")
+    # ~1.6 s of download: the second process starts while the first one holds the lock
+    with faulty_server(server, monkeypatch, {TRUE_FC8_URL_PATH: ["slower"]}) as handler:
+        processes = [subprocess.Popen(
+            [sys.executable, "-c", code, str(data), str(server / "catalog.json")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+            for _ in range(2)]
+        outputs = [process.communicate(timeout=120) for process in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    assert {out.strip() for out, _ in outputs} == {str(data / "decodedDNN/true/AlexNet/fc8")}
     assert len(handler.requests) == 1
     assert verify_cache(data) == (1, [])
 
