@@ -29,6 +29,7 @@ from brainfeat.catalog import Catalog, Kind, Subject
 from brainfeat.config import MIRRORS_ENV
 from brainfeat.demo.replica import write_replica
 from brainfeat.demo.server import serve_folder
+from brainfeat.evaluation.metrics import unit_correlation
 from brainfeat.published import load
 from brainfeat.remote.api import fetch
 
@@ -125,7 +126,6 @@ def check_accuracies(data: DemoData) -> list[AccuracyCheck]:
 
     Everything is read from the local cache (``download=False``).
     """
-    correlate = _unit_correlation()
     checks = []
     kw = dict(data_dir=data.data_dir, catalog=data.catalog, download=False, progress=False)
     for info in data.catalog.layers:
@@ -134,7 +134,7 @@ def check_accuracies(data: DemoData) -> list[AccuracyCheck]:
             decoded = load("decoded", info.network, info.name, subject, **kw).values
             published = load("accuracy", info.network, info.name, subject, **kw).values
             checks.append(_compare(info.network.value, info.name, subject,
-                                   correlate(decoded, true), published))
+                                   unit_correlation(decoded, true), published))
     return checks
 
 
@@ -149,22 +149,6 @@ def _compare(network: str, layer: str, subject: Subject, recomputed: np.ndarray,
         mean_recomputed=float(np.nanmean(recomputed)),
         mean_published=float(np.nanmean(published)),
         max_abs_difference=float("inf") if nan_mismatch.any() else difference)
-
-
-def _unit_correlation():
-    """The evaluation stream's per-unit Pearson r, or a plain numpy one if it is absent."""
-    try:
-        from brainfeat.evaluation.metrics import unit_correlation
-    except ImportError:
-        return _pearson
-    return unit_correlation
-
-
-def _pearson(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-    pred = pred - pred.mean(axis=0, dtype=np.float64)
-    true = true - true.mean(axis=0, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (pred * true).sum(axis=0) / np.sqrt((pred**2).sum(axis=0) * (true**2).sum(axis=0))
 
 
 def run_demo(work_dir: str | os.PathLike[str], *, seed: int = 0,
