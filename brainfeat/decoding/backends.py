@@ -108,24 +108,46 @@ class NumpyBackend:
         Returns
         -------
         ndarray, shape (n_units, k)
+
+        Notes
+        -----
+        Each unit's ``A = gram[S, S]`` is gathered by one flat ``take`` into a reused
+        buffer, one triangle only: entry ``(i, j)`` of the triangle reads
+        ``gram.flat[S_i * p + S_j]``, every entry of the other triangle reads
+        ``gram.flat[0]`` (a cached re-read, never used). LAPACK ``?posv`` reads only the
+        triangle it is told to, so the solution is exactly that of a full gather, with
+        half the reads from ``gram``. The buffer is C-ordered and passed transposed
+        (Fortran order, no copy); float64 gathers ``A``'s lower triangle in that Fortran
+        view (``uplo="L"``, about 20 % faster than ``"U"`` here). float32 keeps
+        ``uplo="U"``, whose rounding the float32 golden tests were measured with.
         """
         from scipy.linalg.lapack import get_lapack_funcs
         from threadpoolctl import threadpool_limits
 
         (posv,) = get_lapack_funcs(("posv",), (gram,))
         solution = np.empty(rhs.shape, dtype=gram.dtype)
+        n_units, k = index.shape
+        gram_flat = gram.reshape(-1)
+        lower = gram.dtype == np.float64
+        # The Fortran view's lower triangle is the C buffer's upper one (j >= i).
+        triangle = np.triu(np.ones((k, k), dtype=bool))
+        if not lower:
+            triangle = triangle.T
 
         def solve_units(units: range) -> None:
+            offsets = np.zeros((k, k), dtype=np.intp)    # the other triangle stays 0
+            row_starts = np.empty(k, dtype=np.intp)
+            system = np.empty((k, k), dtype=gram.dtype)
             for unit in units:
                 selected = index[unit]
-                system = gram[selected[:, None], selected[None, :]]
-                # The transpose of a C-ordered symmetric matrix is the same matrix, Fortran-ordered.
-                _, solution[unit], info = posv(system.T, rhs[unit], lower=False,
+                np.multiply(selected, gram.shape[1], out=row_starts)
+                np.add(row_starts[:, None], selected[None, :], out=offsets, where=triangle)
+                np.take(gram_flat, offsets, out=system, mode="clip")  # valid offsets: no checks
+                _, solution[unit], info = posv(system.T, rhs[unit], lower=lower,
                                                overwrite_a=True)
                 if info != 0:
                     raise _not_pd(f"unit {unit} of the chunk")
 
-        n_units = index.shape[0]
         step = -(-n_units // self.n_threads) if n_units else 1
         blocks = [range(start, min(start + step, n_units)) for start in range(0, n_units, step)]
         with threadpool_limits(limits=1, user_api="blas"):
