@@ -9,7 +9,9 @@ with alpha=100 and ``--n-voxels`` voxels per unit. fastl2lir 0.11 does not impor
 numpy >= 2.4; when it is missing here the script runs its own fastl2lir row in the oracle
 venv (``.oracle-venv/bin/python``), on the same data regenerated from the same seed.
 Throughput is per unit after the once-per-fit set-up (Gram matrix), which is reported
-separately. The memory part runs :func:`brainfeat.decoding.decode_layer` in a fresh process
+separately. fastl2lir is timed twice: with one BLAS thread (the single-core reference of the
+``x fastl2lir`` column) and with BLAS's default threads (all CPUs; ``x all-thread``), since
+its ``np.linalg.solve`` calls are multi-threaded by default. The memory part runs :func:`brainfeat.decoding.decode_layer` in a fresh process
 per unit count, streaming lazily generated training features, and prints the peak RSS.
 """
 
@@ -40,16 +42,21 @@ def make_data(samples: int, voxels: int, units: int, seed: int = 0):
 
 
 def time_fastl2lir(args: argparse.Namespace) -> dict:
-    """Seconds of fastl2lir's fit for 1 unit and for ``args.units`` units (same X)."""
+    """Seconds of fastl2lir's fit for 1 unit and for ``args.units`` units (same X), with
+    ``args.fastl2lir_threads`` BLAS threads (0: BLAS's default)."""
+    import contextlib
     import warnings
 
     import fastl2lir
+    from threadpoolctl import threadpool_limits
 
     x, y = make_data(args.samples, args.voxels, args.units)
     times = []
+    limit = (threadpool_limits(limits=args.fastl2lir_threads, user_api="blas")
+             if args.fastl2lir_threads else contextlib.nullcontext())
     for n in (1, args.units):
         started = time.perf_counter()
-        with warnings.catch_warnings(), open(os.devnull, "w") as sink:
+        with limit, warnings.catch_warnings(), open(os.devnull, "w") as sink:
             warnings.simplefilter("ignore")
             stderr, sys.stderr = sys.stderr, sink  # fastl2lir's own tqdm bar
             try:
@@ -140,10 +147,14 @@ def _fastl2lir_row(args: argparse.Namespace) -> dict | None:
         if not ORACLE.exists():
             return None
     common = [f"--{k.replace('_', '-')}={getattr(args, k)}"
-              for k in ("samples", "voxels", "n_voxels", "units")]
+              for k in ("samples", "voxels", "n_voxels", "units", "fastl2lir_threads")]
     done = subprocess.run([str(ORACLE), __file__, "--only", "fastl2lir", *common],
                           capture_output=True, text=True, check=True)
     return json.loads(done.stdout.splitlines()[-1])
+
+
+SINGLE = "fastl2lir 0.11 (1 BLAS thread)"
+ALL = "fastl2lir 0.11 (all BLAS threads)"
 
 
 def main() -> int:
@@ -156,9 +167,12 @@ def main() -> int:
     parser.add_argument("--stream-units", type=int, nargs="*", default=[1000, 4000],
                         help="unit counts of the streamed peak-RSS runs (none: skip)")
     parser.add_argument("--backend", default="numpy", help="backend of the streamed runs")
+    parser.add_argument("--rows", nargs="*", choices=("numpy", "torch"),
+                        default=["numpy", "torch"], help="backends timed (fastl2lir always)")
     parser.add_argument("--repeat", type=int, default=2,
                         help="rounds over all rows; the best per row is shown (shared CPUs)")
     parser.add_argument("--only", choices=("fastl2lir", "stream"), help=argparse.SUPPRESS)
+    parser.add_argument("--fastl2lir-threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--stream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.only == "fastl2lir":
@@ -179,9 +193,12 @@ def main() -> int:
             configs += [("torch", "cuda", "float64"), ("torch", "cuda", "float32")]
     except ImportError:
         configs = configs[:2]
+    configs = [config for config in configs if config[0] in args.rows]
     rows: dict[str, dict] = {}
     for _ in range(args.repeat):  # rounds interleave the rows; each row keeps its best round
-        measured = {"fastl2lir 0.11 (1 core)": _fastl2lir_row(args)}
+        measured = {SINGLE: _fastl2lir_row(args),
+                    ALL: _fastl2lir_row(argparse.Namespace(**{**vars(args),
+                                                              "fastl2lir_threads": 0}))}
         for backend, device, dtype in configs:
             name = f"brainfeat {backend}{'/' + device if device else ''} {dtype}"
             measured[name] = time_brainfeat(args, backend, device, dtype)
@@ -189,12 +206,14 @@ def main() -> int:
             if row is not None and (name not in rows
                                     or row["per_unit_s"] < rows[name]["per_unit_s"]):
                 rows[name] = row
-    reference = rows.get("fastl2lir 0.11 (1 core)")
-    print(f"\n{'':34s} {'set-up s':>9s} {'ms/unit':>9s} {'units/s':>9s} {'x fastl2lir':>12s}")
+    reference, all_threads = rows.get(SINGLE), rows.get(ALL)
+    print(f"\n{'':38s} {'set-up s':>9s} {'ms/unit':>9s} {'units/s':>9s} {'x fastl2lir':>12s} "
+          f"{'x all-thread':>12s}")
     for name, row in rows.items():
-        ratio = reference["per_unit_s"] / row["per_unit_s"] if reference else float("nan")
-        print(f"{name:34s} {row['setup_s']:9.2f} {1e3 * row['per_unit_s']:9.2f} "
-              f"{1 / row['per_unit_s']:9.1f} {ratio:12.2f}")
+        ratios = [base["per_unit_s"] / row["per_unit_s"] if base else float("nan")
+                  for base in (reference, all_threads)]
+        print(f"{name:38s} {row['setup_s']:9.2f} {1e3 * row['per_unit_s']:9.2f} "
+              f"{1 / row['per_unit_s']:9.1f} {ratios[0]:12.2f} {ratios[1]:12.2f}")
     best = min(row["per_unit_s"] for name, row in rows.items() if "float64" in name)
     print(f"\n3.2 M units at the best float64 rate: {3.2e6 * best / 3600:.1f} h "
           f"(fastl2lir: {3.2e6 * reference['per_unit_s'] / 3600:.1f} h)" if reference else "")

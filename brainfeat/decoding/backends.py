@@ -12,7 +12,9 @@ on the CPU or a CUDA device.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -37,6 +39,46 @@ def _not_pd(where: str) -> NotPositiveDefiniteError:
         f"The ridge system of {where} is not positive definite: the selected voxels are "
         "collinear and alpha does not regularise them. Use alpha > 0 (the published "
         "decoders use alpha=100).")
+
+
+@functools.cache
+def _posv_releasing_gil(dtype: np.dtype) -> Callable[[bytes, np.ndarray, np.ndarray], int]:
+    """LAPACK ``?posv`` of scipy's LAPACK, called so that other threads run meanwhile.
+
+    scipy's Python wrappers (``scipy.linalg.lapack``) hold the GIL while LAPACK runs, so
+    threads solving units one after the other gain nothing. The same routine, taken from
+    ``scipy.linalg.cython_lapack`` (as numba does) and called through :mod:`ctypes`,
+    releases it. Returns ``posv(uplo, a, b) -> info``: ``a`` (n, n) Fortran-ordered, its
+    ``uplo`` triangle read and overwritten by the Cholesky factor; ``b`` (n,) contiguous,
+    overwritten by the solution of ``a x = b``; ``info`` as LAPACK's (> 0: not positive
+    definite).
+    """
+    import ctypes
+    from scipy.linalg import cython_lapack
+
+    dtype = np.dtype(dtype)
+    capsule = cython_lapack.__pyx_capi__[{"float64": "dposv", "float32": "sposv"}[dtype.name]]
+    capsule_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(
+        ("PyCapsule_GetName", ctypes.pythonapi))
+    capsule_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+        ("PyCapsule_GetPointer", ctypes.pythonapi))
+    int_p = ctypes.POINTER(ctypes.c_int)
+    routine = ctypes.CFUNCTYPE(None, ctypes.c_char_p, int_p, int_p, ctypes.c_void_p, int_p,
+                               ctypes.c_void_p, int_p, int_p)(
+        capsule_pointer(capsule, capsule_name(capsule)))
+
+    def posv(uplo: bytes, a: np.ndarray, b: np.ndarray) -> int:
+        n = a.shape[0]
+        if not (a.dtype == b.dtype == dtype and a.shape == (n, n) and b.shape == (n,)
+                and a.flags.f_contiguous and b.flags.c_contiguous and b.flags.writeable):
+            raise TypeError("posv needs a Fortran (n, n) and a contiguous (n,) array "
+                            f"of {dtype.name}.")
+        size, one, info = ctypes.c_int(n), ctypes.c_int(1), ctypes.c_int(0)
+        routine(uplo, ctypes.byref(size), ctypes.byref(one), a.ctypes.data, ctypes.byref(size),
+                b.ctypes.data, ctypes.byref(size), ctypes.byref(info))
+        return info.value
+
+    return posv
 
 
 class NumpyBackend:
@@ -120,12 +162,13 @@ class NumpyBackend:
         (Fortran order, no copy); float64 gathers ``A``'s lower triangle in that Fortran
         view (``uplo="L"``, about 20 % faster than ``"U"`` here). float32 keeps
         ``uplo="U"``, whose rounding the float32 golden tests were measured with.
+        Units are spread over ``n_threads`` threads; ``take``, the ufuncs and ``?posv``
+        (see :func:`_posv_releasing_gil`) all run without the GIL.
         """
-        from scipy.linalg.lapack import get_lapack_funcs
         from threadpoolctl import threadpool_limits
 
-        (posv,) = get_lapack_funcs(("posv",), (gram,))
-        solution = np.empty(rhs.shape, dtype=gram.dtype)
+        posv = _posv_releasing_gil(gram.dtype)
+        solution = np.array(rhs, dtype=gram.dtype)   # solved in place
         n_units, k = index.shape
         gram_flat = gram.reshape(-1)
         lower = gram.dtype == np.float64
@@ -143,9 +186,7 @@ class NumpyBackend:
                 np.multiply(selected, gram.shape[1], out=row_starts)
                 np.add(row_starts[:, None], selected[None, :], out=offsets, where=triangle)
                 np.take(gram_flat, offsets, out=system, mode="clip")  # valid offsets: no checks
-                _, solution[unit], info = posv(system.T, rhs[unit], lower=lower,
-                                               overwrite_a=True)
-                if info != 0:
+                if posv(b"L" if lower else b"U", system.T, solution[unit]) != 0:
                     raise _not_pd(f"unit {unit} of the chunk")
 
         step = -(-n_units // self.n_threads) if n_units else 1
