@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -28,6 +29,9 @@ __all__ = ["Backend", "NotPositiveDefiniteError", "NumpyBackend", "TorchBackend"
 BATCH_BYTES = {"cpu": 256 * 2**20, "cuda": 4 * 2**30}
 
 _DTYPES = ("float64", "float32")
+
+#: Units solved per task of the numpy backend's thread pool.
+UNITS_PER_TASK = 16
 
 
 class NotPositiveDefiniteError(BrainfeatError, ValueError):
@@ -177,10 +181,15 @@ class NumpyBackend:
         if not lower:
             triangle = triangle.T
 
+        workspace = threading.local()
+
         def solve_units(units: range) -> None:
-            offsets = np.zeros((k, k), dtype=np.intp)    # the other triangle stays 0
-            row_starts = np.empty(k, dtype=np.intp)
-            system = np.empty((k, k), dtype=gram.dtype)
+            if not hasattr(workspace, "system"):                 # once per thread
+                workspace.offsets = np.zeros((k, k), dtype=np.intp)  # other triangle: 0
+                workspace.row_starts = np.empty(k, dtype=np.intp)
+                workspace.system = np.empty((k, k), dtype=gram.dtype)
+            offsets, row_starts, system = (workspace.offsets, workspace.row_starts,
+                                           workspace.system)
             for unit in units:
                 selected = index[unit]
                 np.multiply(selected, gram.shape[1], out=row_starts)
@@ -189,14 +198,15 @@ class NumpyBackend:
                 if posv(b"L" if lower else b"U", system.T, solution[unit]) != 0:
                     raise _not_pd(f"unit {unit} of the chunk")
 
-        step = -(-n_units // self.n_threads) if n_units else 1
+        # Small blocks keep every thread busy to the end on CPUs shared with other work.
+        step = max(1, min(UNITS_PER_TASK, -(-n_units // self.n_threads)))
         blocks = [range(start, min(start + step, n_units)) for start in range(0, n_units, step)]
         with threadpool_limits(limits=1, user_api="blas"):
-            if len(blocks) <= 1:
+            if self.n_threads <= 1 or len(blocks) <= 1:
                 for block in blocks:
                     solve_units(block)
             else:
-                with ThreadPoolExecutor(len(blocks)) as pool:
+                with ThreadPoolExecutor(min(self.n_threads, len(blocks))) as pool:
                     list(pool.map(solve_units, blocks))
         return solution
 

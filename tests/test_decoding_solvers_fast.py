@@ -1,0 +1,79 @@
+"""The numpy backend's fast path: one-triangle gathers and ``?posv`` without the GIL."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from brainfeat.decoding.backends import (NotPositiveDefiniteError, NumpyBackend,
+                                         _posv_releasing_gil)
+
+
+def _spd(size: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((3 * size, size))
+    return x.T @ x + 10.0 * np.eye(size)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-4)])
+@pytest.mark.parametrize("uplo", [b"L", b"U"])
+def test_posv_reads_one_triangle_and_solves(dtype: str, tolerance: float, uplo: bytes) -> None:
+    matrix = _spd(40)
+    rhs = np.random.default_rng(1).standard_normal(40)
+    expected = np.linalg.solve(matrix, rhs)
+    garbage = np.asfortranarray(matrix.astype(dtype))
+    unused = np.triu_indices(40, 1) if uplo == b"L" else np.tril_indices(40, -1)
+    garbage[unused] = np.nan                     # LAPACK must not read that triangle
+    solution = rhs.astype(dtype)
+    assert _posv_releasing_gil(np.dtype(dtype))(uplo, garbage, solution) == 0
+    assert np.abs(solution - expected).max() <= tolerance * np.abs(expected).max()
+
+
+def test_posv_reports_a_matrix_that_is_not_positive_definite() -> None:
+    matrix = np.asfortranarray(np.diag([1.0, -1.0, 1.0]))
+    assert _posv_releasing_gil(np.dtype("float64"))(b"L", matrix, np.ones(3)) == 2
+
+
+def test_posv_refuses_a_layout_it_would_misread() -> None:
+    posv = _posv_releasing_gil(np.dtype("float64"))
+    with pytest.raises(TypeError, match="Fortran"):
+        posv(b"L", np.ascontiguousarray(_spd(4)[:, :3]), np.ones(4))
+    with pytest.raises(TypeError, match="float64"):
+        posv(b"L", np.asfortranarray(_spd(4), dtype=np.float32), np.ones(4))
+
+
+@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-4)])
+def test_solve_principal_equals_solving_each_gathered_system(dtype: str,
+                                                             tolerance: float) -> None:
+    gram = _spd(60, seed=2)
+    rng = np.random.default_rng(3)
+    # Sorted rows like the solvers' and one unsorted row: the gather does not rely on order.
+    index = np.stack([np.sort(rng.choice(60, 25, replace=False)) for _ in range(36)])
+    index[5] = index[5][::-1]
+    rhs = rng.standard_normal(index.shape)
+    backend = NumpyBackend(dtype, n_threads=2)
+    solution = backend.solve_principal(backend.asarray(gram), index, backend.asarray(rhs))
+    assert solution.dtype == np.dtype(dtype)
+    for unit in range(index.shape[0]):
+        selected = index[unit]
+        expected = np.linalg.solve(gram[np.ix_(selected, selected)], rhs[unit])
+        assert np.abs(solution[unit] - expected).max() <= tolerance * np.abs(expected).max()
+
+
+def test_solve_principal_is_the_same_on_one_or_several_threads() -> None:
+    gram = _spd(50, seed=4)
+    rng = np.random.default_rng(5)
+    index = np.stack([np.sort(rng.choice(50, 20, replace=False)) for _ in range(70)])
+    rhs = rng.standard_normal(index.shape)
+    one = NumpyBackend("float64", n_threads=1).solve_principal(gram, index, rhs)
+    three = NumpyBackend("float64", n_threads=3).solve_principal(gram, index, rhs)
+    np.testing.assert_array_equal(one, three)
+
+
+def test_solve_principal_names_the_unit_that_is_not_positive_definite() -> None:
+    gram = _spd(5, seed=6)
+    gram[4, :] = gram[:, 4] = 0.0
+    gram[4, 4] = -1.0                                  # only systems with voxel 4 fail
+    index = np.array([[1, 2, 3], [0, 2, 4], [1, 2, 3]])
+    with pytest.raises(NotPositiveDefiniteError, match="unit 1 of the chunk"):
+        NumpyBackend("float64", n_threads=2).solve_principal(gram, index, np.ones((3, 3)))
