@@ -3,16 +3,20 @@
 Run from the repository root with the project venv::
 
     .venv/bin/python benchmarks/decoding.py [--units 200] [--stream-units 2000 8000]
+        [--rows numpy torch] [--chunk-units N] [--repeat 2]
 
 All rows decode the same synthetic data (``--samples`` x ``--voxels`` training fMRI, seed 0)
-with alpha=100 and ``--n-voxels`` voxels per unit. fastl2lir 0.11 does not import with
-numpy >= 2.4; when it is missing here the script runs its own fastl2lir row in the oracle
-venv (``.oracle-venv/bin/python``), on the same data regenerated from the same seed.
-Throughput is per unit after the once-per-fit set-up (Gram matrix), which is reported
-separately. fastl2lir is timed twice: with one BLAS thread (the single-core reference of the
-``x fastl2lir`` column) and with BLAS's default threads (all CPUs; ``x all-thread``), since
-its ``np.linalg.solve`` calls are multi-threaded by default. The memory part runs :func:`brainfeat.decoding.decode_layer` in a fresh process
-per unit count, streaming lazily generated training features, and prints the peak RSS.
+with alpha=100 and ``--n-voxels`` voxels per unit, in chunks of ``--chunk-units`` units
+(default: the library's default); ``--rows`` picks the brainfeat backends timed. fastl2lir
+0.11 does not import with numpy >= 2.4; when it is missing here the script runs its own
+fastl2lir row in the oracle venv (``.oracle-venv/bin/python``), on the same data regenerated
+from the same seed. Throughput is per unit after the once-per-fit set-up (Gram matrix),
+which is reported separately. fastl2lir is timed twice: with one BLAS thread (the
+single-core reference of the ``x fastl2lir`` column) and with BLAS's default threads
+(``x all-thread``); its per-unit loop runs on one BLAS thread either way, its correlation and
+``Y^T X`` products do not. The machine is shared: each row keeps its best of ``--repeat``
+interleaved rounds. The memory part runs :func:`brainfeat.decoding.decode_layer` in a fresh
+process per unit count, streaming lazily generated training features, and prints the peak RSS.
 """
 
 from __future__ import annotations
@@ -163,7 +167,8 @@ def main() -> int:
     parser.add_argument("--voxels", type=int, default=5000)
     parser.add_argument("--n-voxels", type=int, default=500)
     parser.add_argument("--units", type=int, default=200, help="units timed per row")
-    parser.add_argument("--chunk-units", type=int, default=512)
+    parser.add_argument("--chunk-units", type=int,
+                        help="units per chunk (default: the library's default_chunk_units)")
     parser.add_argument("--stream-units", type=int, nargs="*", default=[1000, 4000],
                         help="unit counts of the streamed peak-RSS runs (none: skip)")
     parser.add_argument("--backend", default="numpy", help="backend of the streamed runs")
@@ -178,6 +183,9 @@ def main() -> int:
     if args.only == "fastl2lir":
         print(json.dumps(time_fastl2lir(args)))
         return 0
+    if args.chunk_units is None:
+        from brainfeat.decoding.estimator import default_chunk_units
+        args.chunk_units = default_chunk_units(args.samples, args.voxels)
     if args.only == "stream":
         print(json.dumps(stream_peak_rss(args, args.stream)))
         return 0

@@ -5,8 +5,8 @@ moving arrays in and out, top-k selection, gathering principal sub-matrices and 
 symmetric positive-definite (SPD) systems in batches. It is chosen by argument, never by a
 process-wide global (:func:`get_backend`).
 
-The numpy backend solves each unit with LAPACK ``?posv`` on a pool of threads (one per
-CPU); the torch backend gathers a block of units and runs one batched Cholesky per block,
+The numpy backend gathers one triangle of each unit's system and solves it with LAPACK
+``?posv``, called without the GIL, on a pool of threads (one per CPU); the torch backend gathers a block of units and runs one batched Cholesky per block,
 on the CPU or a CUDA device.
 """
 
