@@ -6,8 +6,9 @@ symmetric positive-definite (SPD) systems in batches. It is chosen by argument, 
 process-wide global (:func:`get_backend`).
 
 The numpy backend gathers one triangle of each unit's system and solves it with LAPACK
-``?posv``, called without the GIL, on a pool of threads (one per CPU); the torch backend gathers a block of units and runs one batched Cholesky per block,
-on the CPU or a CUDA device.
+``?posv``, called without the GIL, on a pool of threads (one per CPU); the torch backend
+gathers a block of units and runs one batched Cholesky per block, on the CPU or a CUDA
+device.
 """
 
 from __future__ import annotations
