@@ -15,9 +15,10 @@ which is reported separately (so ``--units`` must be large enough, 200 or more, 
 per-unit time to dominate the set-up's noise). fastl2lir is timed twice: with one BLAS
 thread (the single-core reference of the ``x fastl2lir`` column) and with BLAS's default
 threads (``x default``, as it runs out of the box); its per-unit loop runs on one BLAS
-thread either way, its correlation and ``Y^T X`` products do not. The machine is shared: each row keeps its best of ``--repeat``
-interleaved rounds. The memory part runs :func:`brainfeat.decoding.decode_layer` in a fresh
-process per unit count, streaming lazily generated training features, and prints the peak RSS.
+thread either way, its correlation and ``Y^T X`` products do not. The machine is shared:
+each row keeps its best of ``--repeat`` interleaved rounds. The memory part runs
+:func:`brainfeat.decoding.decode_layer` in a fresh process per unit count, streaming lazily
+generated training features, and prints the peak RSS.
 """
 
 from __future__ import annotations
