@@ -104,6 +104,12 @@ class Split(_ParsableEnum):
             value = aliases.get(_normalise(value), value)
         return super().parse(value)
 
+    @property
+    def session_prefix(self) -> str:
+        """Prefix of this split's BIDS session labels in ds001246, e.g. ``perceptionTraining``."""
+        return {Split.TRAIN: "perceptionTraining", Split.TEST: "perceptionTest",
+                Split.IMAGERY: "imageryTest"}[self]
+
 
 @dataclass(frozen=True, order=True)
 class Subject:
@@ -234,9 +240,8 @@ class SessionRuns:
     @property
     def session_labels(self) -> tuple[str, ...]:
         """BIDS session labels, e.g. ``perceptionTraining01``."""
-        prefix = {Split.TRAIN: "perceptionTraining", Split.TEST: "perceptionTest",
-                  Split.IMAGERY: "imageryTest"}[self.split]
-        return tuple(f"{prefix}{i:02d}" for i in range(1, len(self.runs_per_session) + 1))
+        return tuple(f"{self.split.session_prefix}{i:02d}"
+                     for i in range(1, len(self.runs_per_session) + 1))
 
 
 @dataclass(frozen=True)

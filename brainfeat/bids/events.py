@@ -46,8 +46,6 @@ _KNOWN = set(_REQUIRED) | {
 }
 _ENTITY = {"subject": r"sub-([A-Za-z0-9]+)", "session": r"ses-([A-Za-z0-9]+)",
            "task": r"task-([A-Za-z0-9]+)", "run": r"run-(\d+)"}
-_SESSION_PREFIX = {Split.TRAIN: "perceptionTraining", Split.TEST: "perceptionTest",
-                   Split.IMAGERY: "imageryTest"}
 
 
 class _Table:
@@ -259,7 +257,7 @@ def read_events(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 def events_files(root: Path, subject_label: str, split: Split) -> list[Path]:
     """Event tables of one subject and split under a BIDS root, in session and run order."""
-    pattern = f"{subject_label}/ses-{_SESSION_PREFIX[split]}*/func/*_events.tsv"
+    pattern = f"{subject_label}/ses-{split.session_prefix}*/func/*_events.tsv"
 
     def order(path: Path) -> tuple[str, int]:
         entities = _entities(path)
@@ -321,7 +319,7 @@ def load_events(subject: SubjectLike, split: Split | str, *,
     if not files:
         raise DataNotFoundError(
             f"No event table of {subject.bids} ({split.value}) under {tree}: expected "
-            f"{subject.bids}/ses-{_SESSION_PREFIX[split]}NN/func/*_events.tsv. Pass the root "
+            f"{subject.bids}/ses-{split.session_prefix}NN/func/*_events.tsv. Pass the root "
             "of a ds001246 copy, or fetch it with brainfeat.fetch_bids()."
         )
     frame = pd.concat([read_events(path) for path in files], ignore_index=True)

@@ -26,8 +26,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["BIDSDataset", "fetch_tree", "open", "preprocessed_bold_path"]
 
 PREPROCESSED_DIR = Path("derivatives", "preproc-spm", "output")
-_SESSION_PREFIX = {Split.TRAIN: "perceptionTraining", Split.TEST: "perceptionTest",
-                   Split.IMAGERY: "imageryTest"}
 
 
 def fetch_tree(subject: Subject, include: Sequence[str], *,
@@ -80,14 +78,14 @@ class BIDSDataset:
 
     def sessions(self, subject: SubjectLike, split: Split | str) -> list[str]:
         """Session labels of one subject and split present in the tree."""
-        prefix = _SESSION_PREFIX[Split.parse(split)]
+        prefix = Split.parse(split).session_prefix
         label = Subject.parse(subject).bids[4:]
         return sorted(s for s in self.layout.get_sessions(subject=label) if s.startswith(prefix))
 
     def _files(self, subject: SubjectLike, split: Split | str, **filters: Any) -> list[Path]:
         split = Split.parse(split)
         label = Subject.parse(subject).bids[4:]
-        found = self.layout.get(subject=label, session=f"^{_SESSION_PREFIX[split]}.*",
+        found = self.layout.get(subject=label, session=f"^{split.session_prefix}.*",
                                 regex_search=True, return_type="filename", **filters)
         return sorted(Path(f) for f in found)
 
