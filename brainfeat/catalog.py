@@ -387,9 +387,22 @@ _RUNS = {
 
 
 def read_packaged_table(name: str) -> list[list[str]]:
-    """Rows of a tab-separated table shipped in ``brainfeat/_data``."""
+    """Rows of a tab-separated table shipped in ``brainfeat/_data``.
+
+    Parameters
+    ----------
+    name : str
+        File name inside ``brainfeat/_data``, e.g. ``"stimulus_ImageNetTest.tsv"``.
+
+    Returns
+    -------
+    list of list of str
+        One list of cells per line; blank lines and ``#`` comment lines are skipped (a
+        header line, if the table has one, is the first row).
+    """
     text = resources.files("brainfeat").joinpath("_data", name).read_text(encoding="utf-8")
-    return [line.split("\t") for line in text.splitlines() if line.strip()]
+    return [line.split("\t") for line in text.splitlines()
+            if line.strip() and not line.startswith("#")]
 
 
 @cache

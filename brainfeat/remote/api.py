@@ -23,7 +23,7 @@ from brainfeat.catalog import Catalog, Kind, Network, SubjectLike, default_catal
 from brainfeat.config import data_dir as resolve_data_dir
 from brainfeat.errors import FormatError
 from brainfeat.remote.download import fetch_archive, fetch_file
-from brainfeat.remote.registry import BIDS_ROOT, default_registry
+from brainfeat.remote.registry import BIDS_ROOT, bids_subject, default_registry
 
 __all__ = ["fetch", "fetch_bids", "fetch_fmri", "fetch_registered"]
 
@@ -125,11 +125,11 @@ def fetch_bids(subject: SubjectLike | Sequence[SubjectLike] | None = None,
     else:
         subjects = [catalog.subject(s) for s in subject]
     root = resolve_data_dir(data_dir)
-    include_arg = " ".join(f"--include '{p}'" for p in include or ())
+    include_args = [f"--include '{pattern}'" for pattern in include or ()]
     for row in default_registry().bids(subjects, include):
-        who = next((p for p in row.remote_path.split("/") if p.startswith("sub-")), "")
-        fetch_file(row, root, download=download, progress=progress,
-                   command=f"brainfeat fetch bids {who} {include_arg}".replace("  ", " ").strip())
+        command = " ".join(filter(None, ["brainfeat fetch bids", bids_subject(row.remote_path),
+                                         *include_args]))
+        fetch_file(row, root, download=download, progress=progress, command=command)
     return root / BIDS_ROOT
 
 

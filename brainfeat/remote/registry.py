@@ -19,14 +19,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from functools import cache
-from importlib import resources
 from typing import Literal
 
-from brainfeat.catalog import Catalog, Kind, Network, Split, Subject, default_catalog
+from brainfeat.catalog import (
+    Catalog, Kind, Network, Split, Subject, default_catalog, read_packaged_table)
 from brainfeat.config import mirrors
 from brainfeat.errors import UnknownNameError
 
-__all__ = ["SOURCES", "Check", "Registry", "RemoteFile", "default_registry", "layer_archive_name"]
+__all__ = ["SOURCES", "Check", "Registry", "RemoteFile", "bids_subject", "default_registry",
+           "layer_archive_name"]
 
 #: Default base URL of each source.
 SOURCES = {
@@ -75,10 +76,18 @@ class RemoteFile:
         base = mirrors().get(self.source, SOURCES[self.source]).rstrip("/")
         return f"{base}/{self.remote_path}"
 
-    @property
-    def is_archive(self) -> bool:
-        """True for zip archives (extracted after download)."""
-        return self.check == "zip"
+
+def bids_subject(path: str) -> str | None:
+    """The ``sub-XX`` component of a path inside ds001246, or None for top-level files.
+
+    Examples
+    --------
+    >>> bids_subject("sourcedata/sub-01/anat/sub-01_T1w.nii.gz")
+    'sub-01'
+    >>> bids_subject("dataset_description.json") is None
+    True
+    """
+    return next((part for part in path.split("/") if part.startswith("sub-")), None)
 
 
 def layer_archive_name(kind: Kind | str, network: Network | str, layer: str) -> str:
@@ -135,8 +144,8 @@ class Registry:
         for row in self:
             if row.source != "openneuro":
                 continue
-            path = row.name[len(BIDS_ROOT) + 1:]
-            subject = next((p for p in path.split("/") if p.startswith("sub-")), None)
+            path = row.remote_path
+            subject = bids_subject(path)
             if labels is not None and subject is not None and subject not in labels:
                 continue
             if include is not None and not any(fnmatch(path, pattern) for pattern in include):
@@ -150,10 +159,8 @@ class Registry:
 
 
 def _table(name: str) -> list[dict[str, str]]:
-    text = resources.files("brainfeat").joinpath("_data", name).read_text(encoding="utf-8")
-    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
-    header = lines[0].split("\t")
-    return [dict(zip(header, line.split("\t"))) for line in lines[1:]]
+    header, *rows = read_packaged_table(name)
+    return [dict(zip(header, row)) for row in rows]
 
 
 def _figshare_rows() -> list[RemoteFile]:
