@@ -107,3 +107,12 @@ def test_masks_on_different_grids_are_refused(tmp_path):
     nibabel.Nifti1Image(np.zeros((64, 64, 49), np.int16), AFFINE).to_filename(other)
     with pytest.raises(IntegrityError, match="not on the grid"):
         brainfeat.load_roi("S4", "V1", root=tmp_path)
+
+
+def test_names_are_checked_before_any_download(tmp_path):
+    """Without root the masks would be fetched: a bad name must fail first, offline."""
+    with pytest.raises(UnknownNameError, match="Unknown hemisphere 'top'"):
+        brainfeat.load_roi("S1", "V1", "top", data_dir=tmp_path)
+    with pytest.raises(UnknownNameError, match="Unknown ROI 'MT'"):
+        brainfeat.load_roi("S1", "MT", data_dir=tmp_path)
+    assert not any(tmp_path.iterdir()), "nothing may be fetched for a bad name"

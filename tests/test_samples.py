@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brainfeat.errors import DataNotFoundError, FormatError
+from brainfeat.errors import DataNotFoundError, FormatError, UnknownNameError
 from brainfeat.fmri.preprocessed import read_fmri
 from brainfeat.fmri.samples import block_samples, build_samples
 from brainfeat.io.bdata import BDataBuilder, write_bdata
@@ -185,3 +185,9 @@ def test_missing_empty_and_misaligned_bold_are_errors(tmp_path):
         build_samples("S1", "train", "VC", root=tmp_path)
     with pytest.raises(DataNotFoundError, match="No event table of sub-01 .test."):
         build_samples("S1", "test", "VC", root=tmp_path)
+
+
+def test_roi_name_is_checked_before_any_download(tmp_path):
+    with pytest.raises(UnknownNameError, match="Unknown ROI 'MT'"):
+        build_samples("S1", "train", "MT", data_dir=tmp_path)
+    assert not any(tmp_path.iterdir()), "nothing may be fetched for a bad name"

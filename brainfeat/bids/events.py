@@ -256,14 +256,27 @@ def read_events(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def events_files(root: Path, subject_label: str, split: Split) -> list[Path]:
-    """Event tables of one subject and split under a BIDS root, in session and run order."""
+    """Event tables of one subject and split under a BIDS root, in session and run order.
+
+    Raises
+    ------
+    DataNotFoundError
+        If ``root`` holds no event table of that subject and split.
+    """
     pattern = f"{subject_label}/ses-{split.session_prefix}*/func/*_events.tsv"
 
     def order(path: Path) -> tuple[str, int]:
         entities = _entities(path)
         return str(entities["session"]), int(entities["run"] or 0)
 
-    return sorted(root.glob(pattern), key=order)
+    files = sorted(root.glob(pattern), key=order)
+    if not files:
+        raise DataNotFoundError(
+            f"No event table of {subject_label} ({split.value}) under {root}: expected "
+            f"{subject_label}/ses-{split.session_prefix}NN/func/*_events.tsv. Pass the root "
+            "of a ds001246 copy, or fetch it with brainfeat.fetch_bids()."
+        )
+    return files
 
 
 def load_events(subject: SubjectLike, split: Split | str, *,
@@ -316,11 +329,5 @@ def load_events(subject: SubjectLike, split: Split | str, *,
     else:
         tree = Path(root)
     files = events_files(tree, subject.bids, split)
-    if not files:
-        raise DataNotFoundError(
-            f"No event table of {subject.bids} ({split.value}) under {tree}: expected "
-            f"{subject.bids}/ses-{split.session_prefix}NN/func/*_events.tsv. Pass the root "
-            "of a ds001246 copy, or fetch it with brainfeat.fetch_bids()."
-        )
     frame = pd.concat([read_events(path) for path in files], ignore_index=True)
     return frame.sort_values(["session", "run", "onset"], kind="stable", ignore_index=True)

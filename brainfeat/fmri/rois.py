@@ -183,8 +183,8 @@ def load_roi(subject: SubjectLike, roi: str, hemisphere: str = "both", *,
     catalog = catalog or default_catalog()
     subject = catalog.subject(subject)
     name = parse_roi(roi)
-    hemisphere = str(hemisphere).strip().lower()
-    side = {"lh": "left", "rh": "right"}.get(hemisphere, hemisphere)
+    sides = _hemispheres(hemisphere)  # name errors come before any download
+    side = next(name for name in ("both", "left", "right") if HEMISPHERES[name] == sides)
     if root is None:
         from brainfeat.bids.layout import fetch_tree
 

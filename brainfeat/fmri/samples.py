@@ -35,7 +35,7 @@ from brainfeat.bids.layout import fetch_tree, preprocessed_bold_path
 from brainfeat.catalog import Catalog, Split, SubjectLike, default_catalog
 from brainfeat.errors import DataNotFoundError, FormatError, IntegrityError
 from brainfeat.fmri.preprocessed import FMRI
-from brainfeat.fmri.rois import ROIMask, load_roi
+from brainfeat.fmri.rois import ROIMask, load_roi, parse_roi
 
 __all__ = ["block_samples", "build_samples", "normalise_run"]
 
@@ -189,6 +189,7 @@ def build_samples(subject: SubjectLike, split: Split | str, roi: str = "VC", *,
     catalog = catalog or default_catalog()
     subject = catalog.subject(subject)
     split = Split.parse(split)
+    parse_roi(roi)  # name errors come before any download
     if root is None:
         root = fetch_tree(subject, ("*_events.tsv", f"sourcedata/{subject.bids}/*",
                                     f"derivatives/preproc-spm/output/{subject.bids}/*"),
@@ -196,8 +197,6 @@ def build_samples(subject: SubjectLike, split: Split | str, roi: str = "VC", *,
     root = Path(root)
     mask = load_roi(subject, roi, root=root, catalog=catalog)
     files = events_files(root, subject.bids, split)
-    if not files:
-        raise DataNotFoundError(f"No event table of {subject.bids} ({split.value}) under {root}.")
     samples, names, runs = [], [], []
     for number, events_path in enumerate(files, start=1):
         events = read_events(events_path)
