@@ -41,6 +41,7 @@ __all__ = [
     "id_to_name",
     "imagery_categories",
     "micro_to_name",
+    "micro_to_synset",
     "name_to_id",
     "name_to_micro",
     "stimulus_lookup",
@@ -79,6 +80,11 @@ def micro_to_name(micro: int) -> str:
     """Stimulus name of an exact micro-unit id: ``3626115019498`` -> ``"n03626115_19498"``."""
     synset, image = divmod(int(micro), MICRO)
     return f"n{synset:08d}_{image}"
+
+
+def micro_to_synset(micro: int) -> str:
+    """Synset of an exact micro-unit id: ``3626115019498`` -> ``"n03626115"``."""
+    return f"n{int(micro) // MICRO:08d}"
 
 
 def name_to_id(name: str) -> float:

@@ -49,6 +49,13 @@ def test_malformed_names_are_errors(bad):
         stimuli.name_to_micro(bad)
 
 
+def test_synset_of_a_micro_unit_id():
+    assert stimuli.micro_to_synset(stimuli.name_to_micro("n01621127_19020")) == "n01621127"
+    assert stimuli.micro_to_synset(stimuli.id_to_micro("1518878.010042")) == "n01518878"
+    for stimulus in stimuli.test_stimuli():
+        assert stimuli.micro_to_synset(stimulus.micro) == stimulus.category
+
+
 def test_category_names_from_synsets_and_numbers():
     assert stimuli.category_name("n02690373") == "n02690373"
     assert stimuli.category_name(2690373) == "n02690373"
@@ -62,9 +69,11 @@ def test_packaged_lists_match_the_catalog_and_the_published_tables():
     assert tuple(s.name for s in stimuli.training_stimuli()) == catalog.training_image_ids
     assert tuple(s.name for s in stimuli.test_stimuli()) == catalog.test_image_ids
     assert tuple(c.name for c in stimuli.imagery_categories()) == catalog.imagery_categories
-    rows = _published_rows("stimulus_ImageNetTest.tsv")
-    assert [(s.name, s.category_index, s.image_index) for s in stimuli.test_stimuli()] == \
-        [(r[0], int(r[2]), int(r[3])) for r in rows]
+    for table, packaged in (("stimulus_ImageNetTest.tsv", stimuli.test_stimuli()),
+                            ("stimulus_ImageNetTraining.tsv", stimuli.training_stimuli())):
+        rows = _published_rows(table)  # the lab's tables, not the packaged copies
+        assert [(s.name, s.category_index, s.image_index) for s in packaged] == \
+            [(r[0], int(r[2]), int(r[3])) for r in rows]
     categories = _published_rows("category_GODImagery.tsv")
     assert [c.category_id for c in stimuli.imagery_categories()] == [int(r[1]) for r in categories]
 

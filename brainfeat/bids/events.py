@@ -25,7 +25,8 @@ import pandas as pd
 
 from brainfeat.catalog import Catalog, Split, SubjectLike, default_catalog
 from brainfeat.errors import DataNotFoundError, FormatError
-from brainfeat.stimuli import category_name, id_to_micro, micro_to_name, name_to_micro
+from brainfeat.stimuli import (
+    MICRO, category_name, id_to_micro, micro_to_name, micro_to_synset, name_to_micro)
 
 __all__ = ["COLUMNS", "EVENT_TYPES", "load_events", "read_events"]
 
@@ -137,8 +138,7 @@ def _stimulus_micros(table: _Table) -> list[int | None]:
 
 def _categories(table: _Table, micros: list[int | None]) -> tuple[list, list]:
     synset_expected = "a synset such as 'n02690373' or its number 2690373"
-    categories: list[str | None] = [None if m is None else micro_to_name(m).split("_")[0]
-                                    for m in micros]
+    categories: list[str | None] = [None if m is None else micro_to_synset(m) for m in micros]
     labels: list[str | None] = [None] * len(micros)
     if "category_id" in table.raw.columns:
         _merge(table, categories, table.parsed("category_id", category_name, synset_expected),
@@ -239,7 +239,7 @@ def read_events(path: str | os.PathLike[str]) -> pd.DataFrame:
         "trial_no": timing["trial_no"],
         "event_type": pd.Categorical(event_types, categories=EVENT_TYPES),
         "stimulus_name": [None if m is None else micro_to_name(m) for m in micros],
-        "stimulus_id": [math.nan if m is None else m / 1_000_000 for m in micros],
+        "stimulus_id": [math.nan if m is None else m / MICRO for m in micros],
         "category": categories,
         "category_label": labels,
         "category_index": pd.array(numbers("category_index", integer=True), dtype="Int64"),

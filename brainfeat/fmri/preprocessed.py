@@ -21,7 +21,7 @@ from brainfeat.catalog import Catalog, Split, Subject, SubjectLike, default_cata
 from brainfeat.errors import FormatError, IntegrityError, UnknownNameError
 from brainfeat.fmri.rois import parse_roi
 from brainfeat.io.bdata import read_bdata, read_bdata_metadata
-from brainfeat.stimuli import category_name, id_to_micro, id_to_name
+from brainfeat.stimuli import MICRO, category_name, id_to_micro, micro_to_name
 
 __all__ = ["DATA_TYPE", "FMRI", "load_fmri", "read_fmri"]
 
@@ -79,9 +79,10 @@ def _bdata_roi_key(roi: str) -> str:
 def _sample_name(value: float, split: Split, path: os.PathLike[str] | str) -> str:
     if not np.isfinite(value):
         raise FormatError(f"{path}: a {split.value} sample has no stimulus id (NaN).")
-    if split is Split.IMAGERY and id_to_micro(value) % 1_000_000 == 0:
-        return category_name(int(round(value)))
-    return id_to_name(value)
+    micro = id_to_micro(value)
+    if split is Split.IMAGERY and micro % MICRO == 0:
+        return category_name(micro // MICRO)
+    return micro_to_name(micro)
 
 
 def _average(X: np.ndarray, names: list[str], order: tuple[str, ...], split: Split,
