@@ -1,4 +1,9 @@
-"""The numpy backend's fast path: one-triangle gathers and ``?posv`` without the GIL."""
+"""The numpy backend's fast path: one-triangle gathers and ``?posv`` without the GIL.
+
+Both ``posv`` routines are checked: the GIL-free one taken from
+``scipy.linalg.cython_lapack`` and the ``scipy.linalg.lapack`` one the backend falls back
+to on a scipy build that does not export it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,10 @@ import numpy as np
 import pytest
 
 from brainfeat.decoding.backends import (NotPositiveDefiniteError, NumpyBackend,
-                                         _posv_releasing_gil)
+                                         _posv_holding_gil, _posv_releasing_gil)
+
+POSV = [pytest.param(_posv_releasing_gil, id="gil-free"),
+        pytest.param(_posv_holding_gil, id="fallback")]
 
 
 def _spd(size: int, seed: int = 0) -> np.ndarray:
@@ -15,9 +23,11 @@ def _spd(size: int, seed: int = 0) -> np.ndarray:
     return x.T @ x + 10.0 * np.eye(size)
 
 
+@pytest.mark.parametrize("posv_of", POSV)
 @pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-4)])
 @pytest.mark.parametrize("uplo", [b"L", b"U"])
-def test_posv_reads_one_triangle_and_solves(dtype: str, tolerance: float, uplo: bytes) -> None:
+def test_posv_reads_one_triangle_and_solves(posv_of, dtype: str, tolerance: float,
+                                            uplo: bytes) -> None:
     matrix = _spd(40)
     rhs = np.random.default_rng(1).standard_normal(40)
     expected = np.linalg.solve(matrix, rhs)
@@ -25,21 +35,45 @@ def test_posv_reads_one_triangle_and_solves(dtype: str, tolerance: float, uplo: 
     unused = np.triu_indices(40, 1) if uplo == b"L" else np.tril_indices(40, -1)
     garbage[unused] = np.nan                     # LAPACK must not read that triangle
     solution = rhs.astype(dtype)
-    assert _posv_releasing_gil(np.dtype(dtype))(uplo, garbage, solution) == 0
+    assert posv_of(np.dtype(dtype))(uplo, garbage, solution) == 0
     assert np.abs(solution - expected).max() <= tolerance * np.abs(expected).max()
 
 
-def test_posv_reports_a_matrix_that_is_not_positive_definite() -> None:
+@pytest.mark.parametrize("posv_of", POSV)
+def test_posv_reports_a_matrix_that_is_not_positive_definite(posv_of) -> None:
     matrix = np.asfortranarray(np.diag([1.0, -1.0, 1.0]))
-    assert _posv_releasing_gil(np.dtype("float64"))(b"L", matrix, np.ones(3)) == 2
+    assert posv_of(np.dtype("float64"))(b"L", matrix, np.ones(3)) == 2
 
 
-def test_posv_refuses_a_layout_it_would_misread() -> None:
-    posv = _posv_releasing_gil(np.dtype("float64"))
+@pytest.mark.parametrize("posv_of", POSV)
+def test_posv_refuses_a_layout_it_would_misread(posv_of) -> None:
+    posv = posv_of(np.dtype("float64"))
+    spd = np.asfortranarray(_spd(4))
     with pytest.raises(TypeError, match="Fortran"):
         posv(b"L", np.ascontiguousarray(_spd(4)[:, :3]), np.ones(4))
+    with pytest.raises(TypeError, match="Fortran"):
+        posv(b"L", np.ascontiguousarray(_spd(4) + np.triu(np.ones((4, 4)))), np.ones(4))
     with pytest.raises(TypeError, match="float64"):
         posv(b"L", np.asfortranarray(_spd(4), dtype=np.float32), np.ones(4))
+    with pytest.raises(TypeError, match=r"\(4,\) float32"):
+        posv(b"L", spd, np.ones(4, dtype=np.float32))
+    with pytest.raises(TypeError, match=r"\(3,\)"):
+        posv(b"L", spd, np.ones(3))
+    with pytest.raises(TypeError, match=r"\(4,\)"):
+        posv(b"L", spd, np.ones((4, 2))[:, 0])              # strided right-hand side
+    with pytest.raises(TypeError, match=r"\(\)"):
+        posv(b"L", np.float64(1.0), np.ones(1))
+    with pytest.raises(TypeError, match=r"\(0, 0\)"):
+        posv(b"L", np.zeros((0, 0), order="F"), np.ones(0))
+    read_only = spd.copy(order="F")
+    read_only.flags.writeable = False
+    with pytest.raises(TypeError, match="writeable: False"):
+        posv(b"L", read_only, np.ones(4))
+    with pytest.raises(TypeError, match="writeable"):
+        posv(b"L", spd, np.broadcast_to(1.0, (4,)))
+    with pytest.raises(ValueError, match="uplo=b'l'"):
+        posv(b"l", spd, np.ones(4))
+    np.testing.assert_array_equal(spd, np.asfortranarray(_spd(4)))  # nothing was written
 
 
 @pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-4)])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -46,8 +47,45 @@ def _not_pd(where: str) -> NotPositiveDefiniteError:
         "decoders use alpha=100).")
 
 
+Posv = Callable[[bytes, np.ndarray, np.ndarray], int]
+
+
+def _check_posv_arguments(uplo: bytes, a: np.ndarray, b: np.ndarray, dtype: np.dtype) -> None:
+    """Refuse what LAPACK ``?posv`` would misread or must not write to, before it runs."""
+    if uplo not in (b"L", b"U"):
+        raise ValueError(f"posv got uplo={uplo!r}: expected b'L' or b'U'.")
+    n = a.shape[0] if a.ndim == 2 else -1
+    if not (n >= 1 and a.shape == (n, n) and b.shape == (n,) and a.dtype == b.dtype == dtype
+            and a.flags.f_contiguous and a.flags.writeable and a.flags.aligned
+            and b.flags.c_contiguous and b.flags.writeable and b.flags.aligned):
+        raise TypeError(
+            f"posv got a {a.shape} {a.dtype} matrix (Fortran-contiguous: "
+            f"{a.flags.f_contiguous}, writeable: {a.flags.writeable}) and a {b.shape} {b.dtype} "
+            f"right-hand side (contiguous: {b.flags.c_contiguous}, writeable: "
+            f"{b.flags.writeable}): expected a writeable Fortran (n, n) matrix and a writeable "
+            f"contiguous (n,) vector, both of {dtype.name}, n >= 1.")
+
+
 @functools.cache
-def _posv_releasing_gil(dtype: np.dtype) -> Callable[[bytes, np.ndarray, np.ndarray], int]:
+def _posv(dtype: np.dtype) -> Posv:
+    """The fastest available ``posv(uplo, a, b) -> info`` for ``dtype`` (see below).
+
+    :func:`_posv_releasing_gil` where this scipy build exposes ``?posv`` in
+    ``scipy.linalg.cython_lapack``; otherwise :func:`_posv_holding_gil`, with a warning
+    (the results are the same, but the solver threads then take turns).
+    """
+    try:
+        return _posv_releasing_gil(dtype)
+    except (ImportError, AttributeError, KeyError, TypeError, ValueError) as error:
+        warnings.warn(
+            f"LAPACK ?posv cannot be called without the GIL here ({type(error).__name__}: "
+            f"{error}); brainfeat solves with scipy.linalg.lapack instead: same results, but "
+            "the numpy backend's threads no longer solve at the same time. Upgrade scipy, or "
+            "use backend='torch'.", RuntimeWarning, stacklevel=3)
+        return _posv_holding_gil(dtype)
+
+
+def _posv_releasing_gil(dtype: np.dtype) -> Posv:
     """LAPACK ``?posv`` of scipy's LAPACK, called so that other threads run meanwhile.
 
     scipy's Python wrappers (``scipy.linalg.lapack``) hold the GIL while LAPACK runs, so
@@ -56,7 +94,10 @@ def _posv_releasing_gil(dtype: np.dtype) -> Callable[[bytes, np.ndarray, np.ndar
     releases it. Returns ``posv(uplo, a, b) -> info``: ``a`` (n, n) Fortran-ordered, its
     ``uplo`` triangle read and overwritten by the Cholesky factor; ``b`` (n,) contiguous,
     overwritten by the solution of ``a x = b``; ``info`` as LAPACK's (> 0: not positive
-    definite).
+    definite). Arguments of another layout raise :class:`TypeError` before LAPACK runs.
+
+    Raises ImportError, AttributeError, KeyError or ValueError when this scipy build does
+    not export the routine (:func:`_posv` then falls back to :func:`_posv_holding_gil`).
     """
     import ctypes
     from scipy.linalg import cython_lapack
@@ -67,21 +108,38 @@ def _posv_releasing_gil(dtype: np.dtype) -> Callable[[bytes, np.ndarray, np.ndar
         ("PyCapsule_GetName", ctypes.pythonapi))
     capsule_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
         ("PyCapsule_GetPointer", ctypes.pythonapi))
+    address = capsule_pointer(capsule, capsule_name(capsule))
+    if not address:
+        raise ValueError(f"scipy.linalg.cython_lapack's {dtype.name} posv capsule is empty")
     int_p = ctypes.POINTER(ctypes.c_int)
     routine = ctypes.CFUNCTYPE(None, ctypes.c_char_p, int_p, int_p, ctypes.c_void_p, int_p,
-                               ctypes.c_void_p, int_p, int_p)(
-        capsule_pointer(capsule, capsule_name(capsule)))
+                               ctypes.c_void_p, int_p, int_p)(address)
 
     def posv(uplo: bytes, a: np.ndarray, b: np.ndarray) -> int:
-        n = a.shape[0]
-        if not (a.dtype == b.dtype == dtype and a.shape == (n, n) and b.shape == (n,)
-                and a.flags.f_contiguous and b.flags.c_contiguous and b.flags.writeable):
-            raise TypeError("posv needs a Fortran (n, n) and a contiguous (n,) array "
-                            f"of {dtype.name}.")
-        size, one, info = ctypes.c_int(n), ctypes.c_int(1), ctypes.c_int(0)
+        _check_posv_arguments(uplo, a, b, dtype)
+        size, one, info = ctypes.c_int(a.shape[0]), ctypes.c_int(1), ctypes.c_int(0)
         routine(uplo, ctypes.byref(size), ctypes.byref(one), a.ctypes.data, ctypes.byref(size),
                 b.ctypes.data, ctypes.byref(size), ctypes.byref(info))
         return info.value
+
+    return posv
+
+
+def _posv_holding_gil(dtype: np.dtype) -> Posv:
+    """The same ``posv(uplo, a, b) -> info`` as :func:`_posv_releasing_gil`, through
+    ``scipy.linalg.lapack`` (available in every scipy build; holds the GIL while it runs)."""
+    from scipy.linalg.lapack import get_lapack_funcs
+
+    dtype = np.dtype(dtype)
+    routine = get_lapack_funcs("posv", dtype=dtype)
+
+    def posv(uplo: bytes, a: np.ndarray, b: np.ndarray) -> int:
+        _check_posv_arguments(uplo, a, b, dtype)
+        _, solution, info = routine(a, b[:, None], lower=uplo == b"L", overwrite_a=True,
+                                    overwrite_b=True)
+        if not np.shares_memory(solution, b):
+            b[:] = solution[:, 0]
+        return int(info)
 
     return posv
 
@@ -168,11 +226,11 @@ class NumpyBackend:
         view (``uplo="L"``, about 20 % faster than ``"U"`` here). float32 keeps
         ``uplo="U"``, whose rounding the float32 golden tests were measured with.
         Units are spread over ``n_threads`` threads; ``take``, the ufuncs and ``?posv``
-        (see :func:`_posv_releasing_gil`) all run without the GIL.
+        (see :func:`_posv`) all run without the GIL.
         """
         from threadpoolctl import threadpool_limits
 
-        posv = _posv_releasing_gil(gram.dtype)
+        posv = _posv(gram.dtype)
         solution = np.array(rhs, dtype=gram.dtype)   # solved in place
         n_units, k = index.shape
         gram_flat = gram.reshape(-1)
