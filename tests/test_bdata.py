@@ -85,6 +85,8 @@ def test_reading_some_rows_and_columns(tmp_path, flavour):
     np.testing.assert_array_equal(part.dataset, full.dataset[rows][:, columns])
     np.testing.assert_array_equal(part.values, full.values[:, columns])
     assert part.get("ROI_X").shape == (rows.sum(), columns.sum())
+    unsorted = read_bdata(path, rows=[600, 3, 300], columns=[40, 0])  # come back in file order
+    np.testing.assert_array_equal(unsorted.dataset, full.dataset[[3, 300, 600]][:, [0, 40]])
 
 
 def test_builder_marks_blocks_like_bdpy():

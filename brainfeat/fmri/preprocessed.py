@@ -61,10 +61,12 @@ class FMRI:
 
     @property
     def n_samples(self) -> int:
+        """Rows of :attr:`X`."""
         return int(self.X.shape[0])
 
     @property
     def n_voxels(self) -> int:
+        """Columns of :attr:`X`."""
         return int(self.X.shape[1])
 
     def __repr__(self) -> str:

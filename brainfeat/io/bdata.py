@@ -228,9 +228,10 @@ def read_bdata(path: str | os.PathLike[str], *, rows: np.ndarray | Sequence[int]
         A ``.h5`` file written by bdpy, by BrainDecoderToolbox2 (MATLAB) or by
         :func:`write_bdata`.
     rows, columns : boolean mask or integer indices, optional
-        Samples and columns to read (all by default). The result's metadata values
-        are restricted to the same columns. The file is read in blocks of rows, so
-        a few ROI columns of a large file cost little memory.
+        Samples and columns to read (all by default), returned in file order
+        (integer indices are sorted). The result's metadata values are restricted to the
+        same columns. The file is read in blocks of rows, so a few ROI columns of a
+        large file cost little memory.
 
     Returns
     -------
@@ -251,14 +252,12 @@ def read_bdata(path: str | os.PathLike[str], *, rows: np.ndarray | Sequence[int]
     path = Path(path)
     with _open(path) as h5file:
         layout = _read_layout(h5file, path)
-        data = h5file["dataSet" if "dataSet" in h5file else "dataset"]
+        data = _group(h5file, path, "dataset", "dataSet")
         row_index = _index(rows, layout.n_samples, "row", path)
         column_index = _index(columns, layout.values.shape[1], "column", path)
         out = np.empty((len(row_index), len(column_index)), dtype=np.float64)
         for start in range(0, len(row_index), _CHUNK_ROWS):
             chunk = row_index[start:start + _CHUNK_ROWS]
-            if not len(chunk):
-                continue
             low, high = int(chunk[0]), int(chunk[-1]) + 1
             if layout.transposed:
                 block = np.asarray(data[:, low:high], dtype=np.float64).T
@@ -291,6 +290,7 @@ class BDataBuilder:
 
     @property
     def n_columns(self) -> int:
+        """Columns added so far (the width of the dataset and of every metadata row)."""
         return sum(block.shape[1] for block in self._blocks)
 
     def _set(self, key: str, row: np.ndarray, description: str) -> None:
