@@ -46,6 +46,9 @@ class FaultyHandler(RangeRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
+        if fault == "503":
+            self.send_error(503, "Service Unavailable")
+            return
         self.fault = fault
         super().do_GET()
 
@@ -151,7 +154,8 @@ def test_corrupt_member_is_detected_and_fetched_again(tiny, monkeypatch) -> None
 def test_always_corrupt_download_is_an_integrity_error_and_not_cached(tiny, monkeypatch) -> None:
     catalog, server, data = tiny
     with faulty_server(server, monkeypatch, {TRUE_FC8_URL_PATH: ["corrupt"] * 2}):
-        with pytest.raises(IntegrityError, match=r"decodedDNN-true-AlexNet-fc8\.zip"):
+        with pytest.raises(IntegrityError, match=r"(?s)decodedDNN-true-AlexNet-fc8\.zip.*"
+                                                 r"Refused after 2 downloads"):
             _fetch_true_fc8(catalog, data)
     assert manifest_entries(data) == {}
     left = [p.name for p in (data / "downloads").iterdir() if not p.name.endswith(".lock")]
@@ -175,6 +179,16 @@ def test_404_is_reported_clearly(tmp_path: Path, monkeypatch) -> None:
         with pytest.raises(DownloadError, match=r"404 Not Found .*decodedDNN-true-AlexNet-fc8"
                                                 r".*BRAINFEAT_MIRRORS.*files/13110737"):
             _fetch_true_fc8(catalog, tmp_path / "data")
+
+
+def test_server_error_names_status_file_and_what_to_do(tiny, monkeypatch) -> None:
+    catalog, server, data = tiny
+    with faulty_server(server, monkeypatch, {TRUE_FC8_URL_PATH: ["503"]}):
+        with pytest.raises(DownloadError, match=r"HTTP 503 .*decodedDNN-true-AlexNet-fc8\.zip"
+                                                r".*Retry later"):
+            _fetch_true_fc8(catalog, data)
+        assert manifest_entries(data) == {}
+        assert _fetch_true_fc8(catalog, data).is_dir()  # the next try succeeds
 
 
 def test_zip_slip_is_refused(tiny, monkeypatch, tmp_path: Path) -> None:

@@ -193,10 +193,13 @@ def _download_verified(row: RemoteFile, target: Path, progress: bool,
         logger.setLevel(level)
 
 
-def _integrity(row: RemoteFile, error: ValueError) -> Exception:
-    if isinstance(error, IntegrityError):
-        return error
-    return IntegrityError(f"{row.name} from {row.url()} failed its checksum: {error}")
+def _integrity(row: RemoteFile, error: ValueError) -> IntegrityError:
+    problem = error if isinstance(error, IntegrityError) else (
+        f"{row.name} from {row.url()} failed its checksum: {error}")
+    return IntegrityError(
+        f"{problem}\nRefused after {VERIFY_ATTEMPTS} downloads; nothing was cached. If "
+        f"BRAINFEAT_MIRRORS points '{row.source}' to a mirror, check its copy; otherwise "
+        "retry later.")
 
 
 class _ResumingDownloader:
@@ -248,10 +251,7 @@ class _ResumingDownloader:
             content_type = response.headers.get("Content-Type", "")
             if "text/html" in content_type:  # no registered file is an HTML page
                 self.part.unlink(missing_ok=True)
-                raise DownloadError(
-                    f"{url} answered with an HTML page ({content_type}) instead of "
-                    f"{self.row.name}; it was not cached. A mirror or proxy may be showing "
-                    "an error or login page: check BRAINFEAT_MIRRORS and retry later.")
+                raise _html_refused(self.row, url, f"Content-Type {content_type}")
             length = response.headers.get("Content-Length")
             expected = offset + int(length) if length is not None else None
             with open(self.part, "ab" if offset else "wb") as sink, tqdm(
@@ -273,7 +273,16 @@ def _raise_for_status(row: RemoteFile, url: str, response: Any) -> None:
             f"{url} answered 404 Not Found for {row.name}: the server does not hold this "
             f"file. If BRAINFEAT_MIRRORS points '{row.source}' to a mirror, check that it "
             f"serves '{row.remote_path}'; otherwise see docs/data-access.md.")
-    raise DownloadError(f"{url} answered HTTP {status} {response.reason} for {row.name}.")
+    raise DownloadError(
+        f"{url} answered HTTP {status} {response.reason} for {row.name}; nothing was cached. "
+        "Retry later; if it persists, check BRAINFEAT_MIRRORS and docs/data-access.md.")
+
+
+def _html_refused(row: RemoteFile, url: str, evidence: str) -> DownloadError:
+    return DownloadError(
+        f"{url} answered with an HTML page ({evidence}) instead of {row.name}; it was not "
+        "cached. A mirror or proxy may be showing an error or login page: check "
+        "BRAINFEAT_MIRRORS and retry later.")
 
 
 def _check_structure(row: RemoteFile, path: Path) -> None:
@@ -282,7 +291,7 @@ def _check_structure(row: RemoteFile, path: Path) -> None:
     with open(path, "rb") as handle:
         head = handle.read(512).lstrip().lower()
     if head.startswith(_HTML_STARTS):
-        raise DownloadError(f"{row.url()} sent an HTML page instead of {row.name}; refused.")
+        raise _html_refused(row, row.url(), "its content starts with HTML markup")
     if row.size is not None and size != row.size:
         raise IntegrityError(
             f"{row.name} from {row.url()} has {size} bytes; the registry expects {row.size}.")
