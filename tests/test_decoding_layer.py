@@ -175,3 +175,6 @@ def test_missing_stimuli_and_shapes_are_reported(inputs: dict, tmp_path: Path) -
                      fmri_train=inputs["train"], fmri_test=inputs["test"], progress=False)
     with pytest.raises(FormatError, match="layers/fc7"):
         run(inputs, tmp_path / "c.h5", dataset="layers/fc7")
+    with pytest.raises(ValueError, match="chunk_units=-5"):
+        run(inputs, tmp_path / "d.h5", chunk_units=-5)
+    assert not (tmp_path / "d.h5").exists()

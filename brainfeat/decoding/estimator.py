@@ -12,7 +12,7 @@ from brainfeat.decoding._solvers import (
     UnitModels, fit_units, normalise_stats, predict_units, prepare_design, standardise)
 from brainfeat.decoding.backends import get_backend
 
-__all__ = ["VoxelSelectRidge", "default_chunk_units"]
+__all__ = ["VoxelSelectRidge", "chunk_size", "default_chunk_units"]
 
 #: Bytes of float64 per-chunk temporaries (correlations, right-hand sides, dense weights).
 CHUNK_BYTES = 128 * 2**20
@@ -22,6 +22,22 @@ def default_chunk_units(n_samples: int, n_voxels: int) -> int:
     """Units per chunk keeping the per-chunk float64 temporaries near 128 MB."""
     per_unit = 8 * (3 * (n_voxels + 1) + n_samples)
     return max(1, min(4096, CHUNK_BYTES // per_unit))
+
+
+def chunk_size(chunk_units: int | None, n_samples: int, n_voxels: int) -> int:
+    """Units fitted together: ``chunk_units`` when given (>= 1), else :func:`default_chunk_units`.
+
+    Raises
+    ------
+    ValueError
+        If ``chunk_units`` is below 1.
+    """
+    if chunk_units is None:
+        return default_chunk_units(n_samples, n_voxels)
+    if chunk_units < 1:
+        raise ValueError(f"chunk_units={chunk_units!r}: expected a count >= 1, or None for "
+                         "about 128 MB of temporaries per chunk.")
+    return int(chunk_units)
 
 
 class VoxelSelectRidge(RegressorMixin, BaseEstimator):
@@ -122,7 +138,7 @@ class VoxelSelectRidge(RegressorMixin, BaseEstimator):
             y = standardise(y, self.y_mean_, self.y_scale_)
         backend = self._backend()
         bound = prepare_design(x, self.alpha, self.n_voxels).on(backend)
-        step = self._chunk(x.shape)
+        step = chunk_size(self.chunk_units, *x.shape)
         parts = [fit_units(bound, y[:, start:start + step]) for start in range(0, y.shape[1], step)]
         self.coef_ = np.concatenate([backend.to_numpy(p.weights) for p in parts])
         self.intercept_ = np.concatenate([backend.to_numpy(p.bias) for p in parts])
@@ -149,7 +165,7 @@ class VoxelSelectRidge(RegressorMixin, BaseEstimator):
         if self.normalize:
             x = standardise(x, self.x_mean_, self.x_scale_)
         backend = self._backend()
-        step = self._chunk((x.shape[0], self.n_features_in_))
+        step = chunk_size(self.chunk_units, x.shape[0], self.n_features_in_)
         select = self.coef_.shape[1] < self.n_features_in_
         parts = []
         for start in range(0, self.coef_.shape[0], step):
@@ -167,13 +183,6 @@ class VoxelSelectRidge(RegressorMixin, BaseEstimator):
     # -- helpers --
     def _backend(self) -> Any:
         return get_backend(self.backend, dtype=self.dtype, device=self.device)
-
-    def _chunk(self, x_shape: tuple[int, int]) -> int:
-        if self.chunk_units is not None:
-            if self.chunk_units < 1:
-                raise ValueError(f"chunk_units={self.chunk_units!r}: expected a count >= 1.")
-            return int(self.chunk_units)
-        return default_chunk_units(*x_shape)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

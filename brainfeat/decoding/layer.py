@@ -32,6 +32,7 @@ Training features (``train_features`` / ``test_features``) may be
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -46,8 +47,9 @@ from brainfeat.catalog import Catalog, Network, Subject, default_catalog
 from brainfeat.decoding._solvers import (
     Design, fit_units, normalise_stats, predict_units, prepare_design, standardise)
 from brainfeat.decoding.backends import Backend, get_backend
-from brainfeat.decoding.estimator import default_chunk_units
+from brainfeat.decoding.estimator import chunk_size
 from brainfeat.errors import FormatError
+from brainfeat.evaluation.metrics import unit_correlation
 
 __all__ = ["FORMAT", "decode_chunk", "decode_jobs", "decode_layer"]
 
@@ -300,11 +302,11 @@ def decode_layer(subject: Any, network: Network | str, layer: str, train_feature
         else:
             x_fit, x_new = x_train, x_test
         n_units = train.n_units
-        step = chunk_units or default_chunk_units(*x_train.shape)
+        step = chunk_size(chunk_units, *x_train.shape)
         n_chunks = max(1, math.ceil(n_units / step))
         settings = {"alpha": float(alpha), "n_voxels": n_voxels, "normalize": bool(normalize),
                     "dtype": dtype, "chunk_units": step, "backend": backend,
-                    "device": _backend(backend, dtype, device).device.__str__().split(":")[0],
+                    "device": str(_backend(backend, dtype, device).device).split(":")[0],
                     "fmri_train_sha1": _sha1(x_train), "fmri_test_sha1": _sha1(x_test)}
         attrs = {"format": FORMAT, "subject": subject.name, "network": network.value,
                  "layer": layer, "roi": roi, "unit_shape": tuple(train.unit_shape),
@@ -314,8 +316,8 @@ def decode_layer(subject: Any, network: Network | str, layer: str, train_feature
                           step, dtype) as handle:
             done = handle["chunks_done"][()]
             todo = [i for i in range(n_chunks) if not done[i]]
-            finished = sum(np.subtract(*_bounds(i, step, n_units)[::-1])
-                           for i in range(n_chunks) if done[i])
+            finished = n_units - sum(stop - start for start, stop in
+                                     (_bounds(i, step, n_units) for i in todo))
             bar = tqdm(total=n_units, initial=finished, unit="unit", unit_scale=True,
                        disable=not progress, desc=f"{subject.name} {network.value} {layer}")
             kwargs = {"normalize": normalize, "backend": backend, "dtype": dtype,
@@ -325,7 +327,6 @@ def decode_layer(subject: Any, network: Network | str, layer: str, train_feature
                 start, stop = _bounds(index, step, n_units)
                 handle["decoded"][:, start:stop] = pred
                 if true is not None:
-                    from brainfeat.evaluation.metrics import unit_correlation
                     handle["accuracy"][start:stop] = unit_correlation(pred, true.block(start, stop))
                 handle.flush()
                 handle["chunks_done"][index] = True
@@ -371,16 +372,12 @@ def _run_chunks(design: Design, x_new: np.ndarray, train: _Features, todo: list[
         chunk_of[future.key] = index
         return future
 
-    running = as_completed([submit(i) for i in _take(pending, window)])
+    running = as_completed([submit(i) for i in itertools.islice(pending, window)])
     for future in running:
         yield chunk_of.pop(future.key), future.result()
         future.release()
-        for index in _take(pending, 1):
+        for index in itertools.islice(pending, 1):
             running.add(submit(index))
-
-
-def _take(iterator: Iterator[int], count: int) -> list[int]:
-    return [item for _, item in zip(range(count), iterator)]
 
 
 def decode_jobs(jobs: Iterable[Mapping[str, Any]], *, client: Any,
