@@ -98,9 +98,7 @@ class FeatureSet:
 
     def summary(self) -> str:
         """One line describing this result."""
-        who = f" {self.subject.name}" if self.subject is not None else ""
-        return (f"{self.kind.value} {self.network.value} {self.layer}{who}: "
-                f"{self.n_images} images x {self.n_units} units {self.unit_shape}, "
+        return (f"{_title(self)}: {self.n_images} images x {self.n_units} units {self.unit_shape}, "
                 f"mean {float(np.nanmean(self.values)):.4g}, sd {float(np.nanstd(self.values)):.4g}")
 
 
@@ -147,11 +145,15 @@ class UnitScores:
     def summary(self) -> str:
         """One line describing this result."""
         finite = int(np.isfinite(self.values).sum())
-        who = f" {self.subject.name}" if self.subject is not None else ""
         mean = float(np.nanmean(self.values)) if finite else float("nan")
-        return (f"{self.kind.value} {self.network.value} {self.layer}{who}: "
-                f"{self.n_units} units {self.unit_shape}, mean {mean:.4g}, "
+        return (f"{_title(self)}: {self.n_units} units {self.unit_shape}, mean {mean:.4g}, "
                 f"{self.n_units - finite} NaN")
+
+
+def _title(result: FeatureSet | UnitScores) -> str:
+    """``<kind> <network> <layer>[ <subject>]``, the start of every summary line."""
+    who = f" {result.subject.name}" if result.subject is not None else ""
+    return f"{result.kind.value} {result.network.value} {result.layer}{who}"
 
 
 def _attrs(result: FeatureSet | UnitScores) -> dict[str, Any]:
@@ -265,8 +267,8 @@ def load_accuracy(network: Network | str, layer: str, subject: SubjectLike, *,
     -------
     UnitScores
     """
-    return _load_scores(Kind.ACCURACY, network, layer, subject, data_dir, download,
-                        progress, catalog)
+    return _load_scores(Kind.ACCURACY, network, layer, subject, data_dir=data_dir,
+                        download=download, progress=progress, catalog=catalog)
 
 
 def load_rank(network: Network | str, layer: str, subject: SubjectLike, *,
@@ -283,8 +285,8 @@ def load_rank(network: Network | str, layer: str, subject: SubjectLike, *,
     -------
     UnitScores
     """
-    return _load_scores(Kind.RANK, network, layer, subject, data_dir, download, progress,
-                        catalog)
+    return _load_scores(Kind.RANK, network, layer, subject, data_dir=data_dir,
+                        download=download, progress=progress, catalog=catalog)
 
 
 def load(kind: Kind | str, network: Network | str, layer: str,
@@ -311,16 +313,13 @@ def load(kind: Kind | str, network: Network | str, layer: str,
     kind = Kind.parse(kind)
     if kind.per_image:
         return load_features(kind, network, layer, subject, **kwargs)
-    if subject is None:
-        raise UnknownNameError(
-            f"{kind.value} maps are per subject: pass subject='S1'..'S5' or 'Averaged'.")
-    loader = load_accuracy if kind is Kind.ACCURACY else load_rank
-    return loader(network, layer, subject, **kwargs)
+    return _load_scores(kind, network, layer, subject, **kwargs)
 
 
-def _load_scores(kind: Kind, network: Network | str, layer: str, subject: SubjectLike,
-                 data_dir: PathLike | None, download: bool, progress: bool,
-                 catalog: Catalog | None) -> UnitScores:
+def _load_scores(kind: Kind, network: Network | str, layer: str,
+                 subject: SubjectLike | None, *, data_dir: PathLike | None = None,
+                 download: bool = True, progress: bool = True,
+                 catalog: Catalog | None = None) -> UnitScores:
     catalog = catalog or default_catalog()
     info = catalog.layer(network, layer)
     who = _subject_for(kind, subject, catalog)
