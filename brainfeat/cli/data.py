@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from brainfeat.catalog import Catalog
+from brainfeat.catalog import Catalog, Kind
 
-_KINDS = ("decoded", "true", "accuracy", "rank")
+_KINDS = tuple(kind.value for kind in Kind)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -96,11 +96,11 @@ def _load(args: argparse.Namespace) -> int:
 
 
 def _human(size: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
+    for unit in ("B", "kB", "MB"):
+        if size < 1000:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
-    return f"{size:.1f} TB"
+    return f"{size:.1f} GB"
 
 
 def _info(args: argparse.Namespace) -> int:

@@ -33,8 +33,7 @@ from brainfeat.evaluation.metrics import unit_correlation
 from brainfeat.published import load
 from brainfeat.remote.api import fetch
 
-__all__ = ["AccuracyCheck", "DemoData", "check_accuracies", "fetch_replica", "run_demo",
-           "verify_replica"]
+__all__ = ["AccuracyCheck", "DemoData", "check_accuracies", "fetch_replica", "verify_replica"]
 
 
 @dataclass(frozen=True)
@@ -149,18 +148,6 @@ def _compare(network: str, layer: str, subject: Subject, recomputed: np.ndarray,
         mean_recomputed=float(np.nanmean(recomputed)),
         mean_published=float(np.nanmean(published)),
         max_abs_difference=float("inf") if nan_mismatch.any() else difference)
-
-
-def run_demo(work_dir: str | os.PathLike[str], *, seed: int = 0,
-             progress: bool = False) -> tuple[DemoData, list[AccuracyCheck]]:
-    """The whole demo: fetch the served replica, then check its accuracies.
-
-    Returns
-    -------
-    (DemoData, list of AccuracyCheck)
-    """
-    data = fetch_replica(work_dir, seed=seed, progress=progress)
-    return data, check_accuracies(data)
 
 
 def verify_replica(data: DemoData, out_dir: str | os.PathLike[str] | None = None, *,
