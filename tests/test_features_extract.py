@@ -124,6 +124,10 @@ def test_torchvision_model_by_name_with_random_weights(tmp_path) -> None:
     fc = read_extracted(out, "fc", image_ids=["b", "a"])
     assert fc.values.shape == (2, 1000) and fc.model == "torchvision:resnet18"
     assert fc.image_ids == ("b", "a")
+    in_file_order = read_extracted(out, "fc")
+    assert in_file_order.image_ids == ("a", "b")
+    np.testing.assert_array_equal(fc.values, in_file_order.values[::-1])  # rows follow the ids
+    assert not np.array_equal(fc.values[0], fc.values[1])
 
 
 def test_missing_weights_and_images_give_the_documented_errors(tmp_path) -> None:

@@ -50,6 +50,7 @@ from brainfeat.decoding.backends import Backend, get_backend
 from brainfeat.decoding.estimator import chunk_size
 from brainfeat.errors import FormatError
 from brainfeat.evaluation.metrics import unit_correlation
+from brainfeat.features.store import read_image_ids
 
 __all__ = ["FORMAT", "decode_chunk", "decode_jobs", "decode_layer"]
 
@@ -111,7 +112,7 @@ class _Features:
                     f"{source} has no dataset {name!r} with /image_ids: expected the features "
                     "layout (/image_ids, /layers/<layer>) or name the dataset with dataset=.")
             values = self._file[name]
-            ids = [s.decode() if isinstance(s, bytes) else str(s) for s in self._file["image_ids"]]
+            ids = list(read_image_ids(self._file["image_ids"]))
             shape = tuple(int(n) for n in values.attrs.get("unit_shape", values.shape[1:]))
         elif hasattr(source, "values") and hasattr(source, "image_ids"):
             values, ids = source.values, list(source.image_ids)

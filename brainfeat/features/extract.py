@@ -33,6 +33,7 @@ from brainfeat.catalog import Catalog, Network
 from brainfeat.errors import FormatError
 from brainfeat.features.preprocess import ImageList, list_images
 from brainfeat.features.specs import ModelSpec, model_spec
+from brainfeat.features.store import read_image_ids
 
 __all__ = ["FORMAT", "extract"]
 
@@ -58,8 +59,7 @@ def _open_output(out: Path, spec: ModelSpec, images: ImageList, batch_size: int,
     if out.exists() and not overwrite:
         handle = h5py.File(out, "r+")
         found = {key: str(handle.attrs.get(key, "")) for key in settings}
-        ids = tuple(s.decode() if isinstance(s, bytes) else s for s in handle["image_ids"][()]) \
-            if "image_ids" in handle else ()
+        ids = read_image_ids(handle["image_ids"]) if "image_ids" in handle else ()
         if found == settings and ids == images.image_ids:
             return handle
         handle.close()
@@ -86,7 +86,8 @@ def _layer_dataset(layers: h5py.Group, name: str, module: str, unit_shape: tuple
         dataset = layers[name]
         if tuple(dataset.attrs["unit_shape"]) != unit_shape:
             raise FormatError(f"Layer {name} was written with unit shape "
-                              f"{tuple(dataset.attrs['unit_shape'])}, now {unit_shape}.")
+                              f"{tuple(dataset.attrs['unit_shape'])}, now {unit_shape}: pass "
+                              "overwrite=True (CLI: --overwrite) or choose another output file.")
         return dataset
     n_units = math.prod(unit_shape)
     rows = min(batch_size, n_images)

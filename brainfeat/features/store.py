@@ -11,7 +11,7 @@ import numpy as np
 
 from brainfeat.errors import DataNotFoundError, FormatError, UnknownNameError
 
-__all__ = ["ExtractedFeatures", "extracted_layers", "read_extracted"]
+__all__ = ["ExtractedFeatures", "extracted_layers", "read_extracted", "read_image_ids"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,22 @@ class ExtractedFeatures:
         return self.values.reshape((self.values.shape[0], *self.unit_shape))
 
 
+def read_image_ids(dataset: h5py.Dataset) -> tuple[str, ...]:
+    """The stimulus names stored in an HDF5 dataset such as a feature file's ``/image_ids``.
+
+    Parameters
+    ----------
+    dataset : h5py.Dataset
+        One-dimensional; variable- or fixed-length strings (read as bytes by h5py) or any
+        values, which are converted with :class:`str`.
+
+    Returns
+    -------
+    tuple of str
+    """
+    return tuple(s.decode() if isinstance(s, bytes) else str(s) for s in dataset[()])
+
+
 def _open(path: str | os.PathLike[str]) -> h5py.File:
     path = Path(path)
     if not path.is_file():
@@ -58,7 +74,9 @@ def _open(path: str | os.PathLike[str]) -> h5py.File:
     handle = h5py.File(path, "r")
     if "layers" not in handle or "batches_done" not in handle:
         handle.close()
-        raise FormatError(f"{path} is not a brainfeat feature file (no /layers, /batches_done).")
+        raise FormatError(f"{path} is not a brainfeat feature file (no /layers, /batches_done): "
+                          "pass a file written by brainfeat.features.extract "
+                          "(`brainfeat features`).")
     return handle
 
 
@@ -96,8 +114,7 @@ def read_extracted(path: str | os.PathLike[str], layer: str,
         if layer not in handle["layers"]:
             raise UnknownNameError(f"No layer {layer!r} in {path}: it holds "
                                    f"{', '.join(handle['layers'])}.")
-        ids = tuple(s.decode() if isinstance(s, bytes) else str(s)
-                    for s in handle["image_ids"][()])
+        ids = read_image_ids(handle["image_ids"])
         dataset = handle["layers"][layer]
         if image_ids is None:
             rows, values = ids, dataset[()]
