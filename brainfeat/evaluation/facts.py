@@ -24,6 +24,7 @@ from brainfeat.evaluation.metrics import NanPolicy, rank_units
 from brainfeat.evaluation.results import Finding, LayerCheck
 
 __all__ = [
+    "DECODED_RELATIVE_TOLERANCE",
     "RANK_MATCH_FRACTION",
     "RANK_POLICIES",
     "RankPolicy",
@@ -38,6 +39,8 @@ __all__ = [
 #: A rank file "matches" a policy when at least this fraction of its units agree exactly
 #: (leaves room for near-ties whose order float rounding may swap).
 RANK_MATCH_FRACTION = 0.999
+#: Published Averaged decoded features "equal" the subjects' mean within this relative error.
+DECODED_RELATIVE_TOLERANCE = 1e-5
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,7 @@ def conclude_averaged(layers: Sequence[LayerCheck], tolerance: float) -> Finding
         return Finding("averaged", "not tested: the Averaged accuracy or the subjects' "
                        "decoded features were not all available", "", False)
     same_decoded = [la for la in checked
-                    if (la.averaged.decoded_max_relative_diff or 0.0) <= 1e-5]  # type: ignore[union-attr]
+                    if (la.averaged.decoded_max_relative_diff or 0.0) <= DECODED_RELATIVE_TOLERANCE]  # type: ignore[union-attr]
     evidence = (f"published Averaged accuracy within {tolerance:g} of: decoded-mean-then-scored "
                 f"in {len(then_score)} of {len(decided)} layers, mean of the subjects' "
                 f"accuracy maps in {len(of_maps)} of {len(decided)}; published Averaged "

@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from brainfeat.evaluation.results import SubjectCheck, VerificationReport
+from brainfeat.evaluation.results import SubjectCheck, VerificationReport, format_number
+from brainfeat.evaluation.statistics import PUBLISHED_TOLERANCE
 
 __all__ = ["render_html"]
 
@@ -84,15 +85,12 @@ def _findings(report: VerificationReport) -> str:
             "<th>conclusion</th><th>evidence</th><th>settled</th></tr>" + rows + "</table>")
 
 
-def _cell(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
 def _summary_row(check: SubjectCheck) -> str:
     status = check.status + (f" ({', '.join(check.missing)})" if check.missing else "")
     cells = [check.network, check.layer, check.subject, str(check.n_units),
-             _cell(check.accuracy_max_abs_diff, ".2e"),
-             _cell(check.accuracy_fraction_within, ".2%"), _cell(check.rank_fraction, ".2%")]
+             format_number(check.accuracy_max_abs_diff, ".2e"),
+             format_number(check.accuracy_fraction_within, ".2%"),
+             format_number(check.rank_fraction, ".2%")]
     return ("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells)
             + f'<td class="{check.status}">{escape(status)}</td></tr>')
 
@@ -107,7 +105,8 @@ def _summary_table(report: VerificationReport) -> str:
 
 
 def _figure2_table(report: VerificationReport) -> str:
-    text = f"<h2>Figure 2 against the paper (&plusmn;0.02)</h2><p>{escape(report.figure2_note)}</p>"
+    text = (f"<h2>Figure 2 against the paper (&plusmn;{PUBLISHED_TOLERANCE:g})</h2>"
+            f"<p>{escape(report.figure2_note)}</p>")
     if not report.figure2:
         return text
     rows = "".join(
@@ -140,12 +139,15 @@ def _layer_details(report: VerificationReport) -> str:
     for layer in report.layers:
         averaged = layer.averaged
         avg_text = "-" if averaged is None else (
-            f"decoded vs mean rel. diff {_cell(averaged.decoded_max_relative_diff, '.1e')}; "
-            f"mean-then-score within tol. {_cell(averaged.mean_then_score_fraction_within, '.1%')}; "
-            f"mean of maps within tol. {_cell(averaged.mean_of_accuracies_fraction_within, '.1%')}")
+            f"decoded vs mean rel. diff "
+            f"{format_number(averaged.decoded_max_relative_diff, '.1e')}; "
+            f"mean-then-score within tol. "
+            f"{format_number(averaged.mean_then_score_fraction_within, '.1%')}; "
+            f"mean of maps within tol. "
+            f"{format_number(averaged.mean_of_accuracies_fraction_within, '.1%')}")
         flavours = ", ".join(f"{k}: {v}" for k, v in sorted(layer.mat_flavours.items())) or "-"
-        cells = [layer.network, layer.layer, str(layer.n_units), _cell(layer.true_min, ".3g"),
-                 flavours, avg_text]
+        cells = [layer.network, layer.layer, str(layer.n_units),
+                 format_number(layer.true_min, ".3g"), flavours, avg_text]
         rows.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
     return ('<h2>Layers</h2><table id="layers-table"><tr><th>network</th><th>layer</th>'
             "<th>units</th><th>min true value</th><th>.mat files</th><th>Averaged</th></tr>"

@@ -23,6 +23,7 @@ from brainfeat.catalog import AVERAGED, Catalog, Kind, LayerInfo, Network, Subje
 from brainfeat.catalog import default_catalog
 from brainfeat.errors import BrainfeatError, UnknownNameError
 from brainfeat.evaluation.facts import (
+    DECODED_RELATIVE_TOLERANCE,
     RANK_MATCH_FRACTION,
     conclude_averaged,
     conclude_mat,
@@ -50,8 +51,6 @@ __all__ = ["DEFAULT_TOLERANCE", "figure2_statistics", "verify", "write_report"]
 
 #: Absolute tolerance on accuracies (Pearson r): float32 features give ~1e-6 differences.
 DEFAULT_TOLERANCE = 1e-4
-#: Published Averaged decoded features "equal" the subjects' mean within this relative error.
-DECODED_RELATIVE_TOLERANCE = 1e-5
 
 PathLike = str | os.PathLike[str]
 
@@ -304,7 +303,7 @@ def _check_subject(info: LayerInfo, subject: Subject, decoded: _Loaded, true: _L
     if accuracy.values is not None:
         published[subject.name] = accuracy.values
         if mine is not None:
-            fields.update(_compare_accuracy(mine, accuracy.values, tolerance))
+            fields.update(_compare_accuracy(mine, accuracy.values, tolerance, "accuracy_"))
     if rank.values is not None:
         if accuracy.values is not None:
             fields["rank_agreement"] = rank_agreements(accuracy.values, rank.values)
@@ -314,8 +313,10 @@ def _check_subject(info: LayerInfo, subject: Subject, decoded: _Loaded, true: _L
                         n_units=info.n_units, **fields)
 
 
-def _compare_accuracy(mine: np.ndarray, theirs: np.ndarray, tolerance: float,
-                      prefix: str = "accuracy_") -> dict[str, Any]:
+def _compare_accuracy(mine: np.ndarray, theirs: np.ndarray, tolerance: float, prefix: str,
+                      keys: tuple[str, ...] = ("max_abs_diff", "fraction_within",
+                                               "nan_mismatches")) -> dict[str, Any]:
+    """``<prefix><key>`` for ``keys``: max |diff|, fraction within tolerance, NaN on one side."""
     mine = np.asarray(mine, dtype=np.float64).ravel()
     theirs = np.asarray(theirs, dtype=np.float64).ravel()
     nan_mine, nan_theirs = np.isnan(mine), np.isnan(theirs)
@@ -324,11 +325,12 @@ def _compare_accuracy(mine: np.ndarray, theirs: np.ndarray, tolerance: float,
     within = np.zeros(mine.size, dtype=bool)
     within[both] = difference <= tolerance
     within |= nan_mine & nan_theirs
-    return {
-        f"{prefix}max_abs_diff": float(difference.max()) if difference.size else 0.0,
-        f"{prefix}fraction_within": float(within.mean()),
-        f"{prefix}nan_mismatches": int((nan_mine ^ nan_theirs).sum()),
+    values = {
+        "max_abs_diff": float(difference.max()) if difference.size else 0.0,
+        "fraction_within": float(within.mean()),
+        "nan_mismatches": int((nan_mine ^ nan_theirs).sum()),
     }
+    return {prefix + key: values[key] for key in keys}
 
 
 def _check_averaged(running: RunningMean, n_subjects: int, decoded: _Loaded, true: _Loaded,
@@ -336,6 +338,7 @@ def _check_averaged(running: RunningMean, n_subjects: int, decoded: _Loaded, tru
                     tolerance: float) -> AveragedCheck:
     """Test both meanings of ``Averaged`` (only when every subject's decoded features exist)."""
     fields: dict[str, Any] = {"n_subjects": running.count}
+    compared = ("max_abs_diff", "fraction_within")
     theirs = published.get(AVERAGED.name)
     if running.count < n_subjects:  # a subject is missing: its mean is not the Averaged one
         return AveragedCheck(**fields)
@@ -346,19 +349,13 @@ def _check_averaged(running: RunningMean, n_subjects: int, decoded: _Loaded, tru
         if theirs is not None:
             scored = unit_correlation(mean, true.values)
             del mean
-            fields.update(_rename(_compare_accuracy(scored, theirs, tolerance),
-                                  "mean_then_score_"))
+            fields.update(_compare_accuracy(scored, theirs, tolerance, "mean_then_score_",
+                                            compared))
     maps = [recomputed[name] for name in recomputed if name != AVERAGED.name]
     if maps and theirs is not None:
-        fields.update(_rename(_compare_accuracy(np.mean(maps, axis=0), theirs, tolerance),
-                              "mean_of_accuracies_"))
+        fields.update(_compare_accuracy(np.mean(maps, axis=0), theirs, tolerance,
+                                        "mean_of_accuracies_", compared))
     return AveragedCheck(**fields)
-
-
-def _rename(values: dict[str, Any], prefix: str) -> dict[str, Any]:
-    wanted = ("max_abs_diff", "fraction_within")
-    return {prefix + key[len("accuracy_"):]: value for key, value in values.items()
-            if key[len("accuracy_"):] in wanted}
 
 
 def _max_relative_diff(values: np.ndarray, reference: np.ndarray) -> float:

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from brainfeat.evaluation.statistics import LayerFigureStats
+from brainfeat.evaluation.statistics import PUBLISHED_TOLERANCE, LayerFigureStats
 
 __all__ = [
     "AveragedCheck",
@@ -259,9 +259,9 @@ class VerificationReport:
         rows = [header]
         for check in self.subject_checks:
             rows.append((check.network, check.layer, check.subject,
-                         _fmt(check.accuracy_max_abs_diff, ".2e"),
-                         _fmt(check.accuracy_fraction_within, ".2%"),
-                         _fmt(check.rank_fraction, ".2%"),
+                         format_number(check.accuracy_max_abs_diff, ".2e"),
+                         format_number(check.accuracy_fraction_within, ".2%"),
+                         format_number(check.rank_fraction, ".2%"),
                          check.status + (f" ({', '.join(check.missing)})" if check.missing else "")))
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
         synthetic = self.synthetic and "synthetic" not in self.dataset.lower()
@@ -272,7 +272,8 @@ class VerificationReport:
                   for row in rows]
         lines += ["", "What the files established:"]
         lines += [f"  {f.topic}: {f.conclusion}" for f in self.findings]
-        lines += ["", "Figure 2 against the paper (+-0.02): " + (self.figure2_note or "")]
+        lines += ["", f"Figure 2 against the paper (+-{PUBLISHED_TOLERANCE:g}): "
+                  + (self.figure2_note or "")]
         lines += [f"  {c.network} {c.layer} {c.statistic}: recomputed {c.recomputed:.3f}, "
                   f"published {c.published:.2f} -> {'ok' if c.within else 'DIFFERS'}"
                   for c in self.figure2]
@@ -281,7 +282,8 @@ class VerificationReport:
         return "\n".join(lines)
 
 
-def _fmt(value: float | None, spec: str) -> str:
+def format_number(value: float | None, spec: str) -> str:
+    """``value`` formatted with ``spec``; ``"-"`` for None or NaN (nothing compared)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return format(value, spec)
