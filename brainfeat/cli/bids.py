@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-SPLITS = ("train", "test", "imagery")
+from brainfeat.catalog import Split
+
+SPLITS = tuple(split.value for split in Split)
 
 
-def _source_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", help="a local ds001246 tree (default: fetch into the data folder)")
+def _source_options(parser: argparse.ArgumentParser, *, root: bool = True) -> None:
+    if root:
+        parser.add_argument("--root",
+                            help="a local ds001246 tree (default: fetch into the data folder)")
     parser.add_argument("--data-dir", help="brainfeat's data folder (default: $BRAINFEAT_DATA)")
     parser.add_argument("--no-download", dest="download", action="store_false",
                         help="fail instead of downloading missing files")
@@ -86,7 +90,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fmri.add_argument("--average-repeats", action="store_true",
                       help="one sample per test image / imagery category")
     fmri.add_argument("--file", help="a local Subject*.h5 instead of the fetched one")
-    fmri.add_argument("--data-dir", help="brainfeat's data folder (default: $BRAINFEAT_DATA)")
-    fmri.add_argument("--no-download", dest="download", action="store_false",
-                      help="fail instead of downloading missing files")
+    _source_options(fmri, root=False)
     fmri.set_defaults(handler=_fmri)
