@@ -121,3 +121,16 @@ def test_verify_features_verb_exit_codes(tmp_path, regenerated, catalog, monkeyp
     with figshare_mirror(tmp_path / "bad", monkeypatch):
         assert main([*verify, "--data-dir", str(tmp_path / "b")]) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+def test_compare_layer_correlates_each_image_across_units() -> None:
+    from brainfeat.features.verify import compare_layer
+
+    published = np.random.default_rng(5).normal(size=(3, 40)).astype(np.float32)
+    regenerated = np.stack([2 * published[0] + 1, -published[1], np.full(40, 3.0, np.float32)])
+    check = compare_layer("fc8", regenerated, published, ("a", "b", "c"))
+    np.testing.assert_allclose(check.pearson_r[:2], [1.0, -1.0], atol=1e-12)
+    assert np.isnan(check.pearson_r[2])                       # a constant image has no r
+    assert not check.passed and "r < 0.999 for 2 images (first b)" in check.note
+    same = compare_layer("fc8", published, published, ("a", "b", "c"))
+    assert same.passed and same.max_abs_diff == 0 and same.min_r == pytest.approx(1.0)

@@ -18,12 +18,17 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from brainfeat.catalog import Catalog, Network, default_catalog
 from brainfeat.errors import FormatError
-from brainfeat.features.store import read_extracted
+from brainfeat.evaluation.metrics import unit_correlation
+from brainfeat.features.store import extracted_layers, read_extracted
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = ["DEFAULT_MIN_R", "DEFAULT_TOLERANCE", "FeatureVerification", "LayerCheck",
            "compare_layer", "verify_features"]
@@ -96,7 +101,7 @@ class FeatureVerification:
         """True when every layer passed."""
         return all(check.passed for check in self.checks)
 
-    def to_frame(self):
+    def to_frame(self) -> "pd.DataFrame":
         """One row per layer: max_abs_diff, relative_diff, min_r, mean_r, passed, note."""
         import pandas as pd
 
@@ -120,14 +125,6 @@ class FeatureVerification:
         return "\n".join(lines)
 
 
-def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a.astype(np.float64) - a.mean(axis=1, keepdims=True, dtype=np.float64)
-    b = b.astype(np.float64) - b.mean(axis=1, keepdims=True, dtype=np.float64)
-    denominator = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, (a * b).sum(axis=1) / denominator, np.nan)
-
-
 def compare_layer(layer: str, regenerated: np.ndarray, published: np.ndarray,
                   image_ids: Sequence[str], tolerance: float = DEFAULT_TOLERANCE,
                   min_r: float = DEFAULT_MIN_R) -> LayerCheck:
@@ -138,7 +135,9 @@ def compare_layer(layer: str, regenerated: np.ndarray, published: np.ndarray,
                           f"shape {regenerated.shape} != published {published.shape}")
     max_diff = float(np.max(np.abs(regenerated - published))) if published.size else 0.0
     max_true = float(np.max(np.abs(published))) if published.size else 0.0
-    r = _rowwise_pearson(regenerated, published)
+    # Per image, across units: the per-unit correlation of the transposed arrays.
+    r = (unit_correlation(regenerated.T, published.T) if published.shape[1] > 1
+         else np.full(len(image_ids), np.nan))
     notes = []
     if not max_diff <= tolerance * max_true:
         notes.append(f"max|diff| {max_diff:.4g} > {tolerance:g} x {max_true:.4g}")
@@ -175,7 +174,6 @@ def verify_features(features: str | os.PathLike[str], network: Network | str,
     FeatureVerification
         Per-layer numbers and verdicts; ``.passed``, ``.to_frame()``, ``str()``.
     """
-    from brainfeat.features.store import extracted_layers
     from brainfeat.published import load_features
 
     catalog = catalog or default_catalog()
