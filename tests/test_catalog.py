@@ -13,7 +13,8 @@ def test_every_spelling_of_a_subject_names_the_same_subject(name):
 
 
 def test_averaged_is_a_subject_without_bids_data():
-    assert Subject.parse("Averaged") is AVERAGED or Subject.parse("Averaged") == AVERAGED
+    assert Subject.parse("Averaged") == AVERAGED and AVERAGED.is_averaged
+    assert AVERAGED.name == "Averaged" and str(AVERAGED) == "Averaged"
     with pytest.raises(UnknownNameError, match="S1-S5"):
         _ = AVERAGED.bids
 

@@ -46,7 +46,7 @@ def test_fetch_load_info_verify(replica, capsys) -> None:
     victim = next((data / "decodedDNN/true/AlexNet/fc8").iterdir())
     victim.write_bytes(victim.read_bytes()[:-1] + b"!")
     assert main(["verify-cache", *common]) == 1
-    assert f"CORRUPT downloads/decodedDNN-true-AlexNet-fc8.zip" in capsys.readouterr().out
+    assert "CORRUPT downloads/decodedDNN-true-AlexNet-fc8.zip" in capsys.readouterr().out
     assert main(["info", *common]) == 0
     assert "CORRUPT" in capsys.readouterr().out
 

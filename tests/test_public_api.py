@@ -12,6 +12,12 @@ def test_public_name_resolves_and_is_documented(name):
         assert value.__doc__ and value.__doc__.strip(), f"brainfeat.{name} has no docstring"
 
 
+@pytest.mark.parametrize("name", sorted(brainfeat._LAZY))
+def test_lazy_name_is_defined_in_the_agreed_module(name):
+    assert getattr(brainfeat, name).__module__ == brainfeat._LAZY[name]
+    assert name in brainfeat.__all__ and name in dir(brainfeat)
+
+
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
         brainfeat.nonexistent  # noqa: B018
