@@ -98,6 +98,11 @@ class Split(_ParsableEnum):
 
     @classmethod
     def parse(cls, value: Any) -> "Split":
+        """Return the split named by ``value``; BIDS session names are accepted too.
+
+        ``"training"``/``"perceptionTraining"`` name ``train``, ``"perceptionTest"`` names
+        ``test`` and ``"imageryTest"`` names ``imagery``.
+        """
         aliases = {"training": "train", "perceptiontraining": "train",
                    "perceptiontest": "test", "imagerytest": "imagery"}
         if isinstance(value, str):
@@ -235,6 +240,7 @@ class SessionRuns:
 
     @property
     def n_runs(self) -> int:
+        """Total number of runs over the sessions."""
         return sum(self.runs_per_session)
 
     @property
@@ -320,7 +326,11 @@ class Catalog:
         for entry in self.runs:
             if entry.subject == number and entry.split is split:
                 return entry
-        raise UnknownNameError(f"No run table for subject {subject!r}, split {split.value!r}.")
+        known = sorted({Subject(entry.subject).name for entry in self.runs if entry.split is split})
+        raise UnknownNameError(
+            f"No run table for subject {subject!r}, split {split.value!r} in catalog "
+            f"{self.name!r}: it has run tables for {', '.join(known) or 'no subject'}; pass a "
+            "catalog whose `runs` include this subject.")
 
     # -- serialisation, so a replica's catalog can travel beside its files --
     def to_json(self) -> str:

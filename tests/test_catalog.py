@@ -64,3 +64,12 @@ def test_kinds_know_whether_they_have_subjects():
 def test_catalog_json_round_trip():
     catalog = default_catalog()
     assert Catalog.from_json(catalog.to_json()) == catalog
+
+
+def test_missing_run_table_names_subject_split_and_known_subjects():
+    from dataclasses import replace
+
+    catalog = default_catalog()
+    partial = replace(catalog, runs=tuple(r for r in catalog.runs if r.subject == 1))
+    with pytest.raises(UnknownNameError, match=r"subject 'S2', split 'test'.*tables for S1;"):
+        partial.runs_of("S2", "test")
