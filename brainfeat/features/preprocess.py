@@ -23,16 +23,21 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from brainfeat.errors import DataNotFoundError, FormatError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL.Image import Image as PILImage
 
 __all__ = [
     "CAFFE_MEAN_BGR",
     "ILSVRC_2012_MEAN_BGR",
     "IMAGE_SUFFIXES",
     "ImageList",
+    "as_rgb",
     "caffe_preprocess",
     "list_images",
     "open_rgb",
@@ -45,7 +50,7 @@ CAFFE_MEAN_BGR = (104.0, 117.0, 123.0)
 #: Per-channel mean of Caffe's ``python/caffe/imagenet/ilsvrc_2012_mean.npy`` (BGR).
 ILSVRC_2012_MEAN_BGR = (104.00698793, 116.66876762, 122.67891434)
 #: File suffixes taken from an image folder (case-insensitive).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".JPEG")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 _IMAGES_HELP = (
     "The stimulus images are ImageNet images and cannot be redistributed: request them from "
@@ -103,7 +108,7 @@ def list_images(images: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
         if not folder.is_dir():
             raise DataNotFoundError(f"Image folder {folder} does not exist. {_IMAGES_HELP}")
         paths = sorted((p for p in folder.iterdir()
-                        if p.is_file() and p.suffix.lower() in {s.lower() for s in IMAGE_SUFFIXES}),
+                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
                        key=lambda p: (p.stem, p.name))
         if not paths:
             raise DataNotFoundError(f"No JPEG or PNG image in {folder}. {_IMAGES_HELP}")
@@ -130,7 +135,7 @@ def list_images(images: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
     return ImageList(tuple(image_ids), tuple(by_id[i] for i in image_ids))
 
 
-def open_rgb(path: str | os.PathLike[str]):
+def open_rgb(path: str | os.PathLike[str]) -> PILImage:
     """Open an image file as an RGB :class:`PIL.Image.Image` (see :func:`to_rgb`).
 
     An unreadable file raises :class:`FormatError` naming it.
@@ -147,7 +152,7 @@ def open_rgb(path: str | os.PathLike[str]):
     return to_rgb(image)
 
 
-def to_rgb(image):
+def to_rgb(image: PILImage) -> PILImage:
     """Convert a :class:`PIL.Image.Image` to RGB the way the lab's code did.
 
     CMYK, grayscale and other modes use Pillow's ``convert("RGB")``; palette images with
@@ -164,6 +169,16 @@ def to_rgb(image):
         background.paste(image, mask=image.getchannel("A"))
         return background
     return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def as_rgb(image: PILImage | str | os.PathLike[str]) -> PILImage:
+    """An image, or an image file, as an RGB :class:`PIL.Image.Image`.
+
+    See :func:`to_rgb` and :func:`open_rgb`.
+    """
+    from PIL import Image
+
+    return to_rgb(image) if isinstance(image, Image.Image) else open_rgb(image)
 
 
 def resolve_mean(mean_bgr: Sequence[float] | np.ndarray | str | os.PathLike[str] | None,
@@ -188,8 +203,8 @@ def resolve_mean(mean_bgr: Sequence[float] | np.ndarray | str | os.PathLike[str]
                       "in BGR order (resize or average a larger mean image first).")
 
 
-def caffe_preprocess(image, side: int, mean_bgr: np.ndarray | Sequence[float] | None = None
-                     ) -> np.ndarray:
+def caffe_preprocess(image: PILImage | str | os.PathLike[str], side: int,
+                     mean_bgr: np.ndarray | Sequence[float] | None = None) -> np.ndarray:
     """Caffe-exact network input of one image.
 
     Parameters
@@ -208,7 +223,7 @@ def caffe_preprocess(image, side: int, mean_bgr: np.ndarray | Sequence[float] | 
     """
     from PIL import Image
 
-    image = to_rgb(image) if isinstance(image, Image.Image) else open_rgb(image)
+    image = as_rgb(image)
     if image.size != (side, side):
         image = image.resize((side, side), Image.BICUBIC)
     pixels = np.asarray(image, dtype=np.uint8)  # (H, W, RGB)

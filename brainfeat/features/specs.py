@@ -25,7 +25,7 @@ from torch import nn
 from brainfeat.catalog import Catalog, Network, default_catalog
 from brainfeat.errors import UnknownNameError
 from brainfeat.features.layers import tap_modules
-from brainfeat.features.preprocess import caffe_preprocess, open_rgb, resolve_mean, to_rgb
+from brainfeat.features.preprocess import as_rgb, caffe_preprocess, resolve_mean
 from brainfeat.features.weights import RANDOM, WeightsLike, load_paper_model, seeded
 
 __all__ = ["IMAGENET_TRANSFORM", "ModelSpec", "model_spec"]
@@ -137,8 +137,7 @@ def _module_spec(model: nn.Module, name: str, layers: Sequence[str] | None,
     chosen_transform = transform or _imagenet_transform()
 
     def preprocess(path: Any) -> np.ndarray:
-        image = open_rgb(path) if not hasattr(path, "mode") else to_rgb(path)
-        return np.asarray(chosen_transform(image), dtype=np.float32)
+        return np.asarray(chosen_transform(as_rgb(path)), dtype=np.float32)
 
     return ModelSpec(
         model=model.eval(), name=name, taps={layer: layer for layer in layers},
