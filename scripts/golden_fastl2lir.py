@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +86,8 @@ def main() -> int:
         np.savez_compressed(OUT / f"{name}.npz", X=x, Y=y, X_test=xt, alpha=alpha,
                             n_feat=n_feat, **result)
         print(f"{name}: X {x.shape}, Y {y.shape}, n_feat {n_feat} -> {OUT / name}.npz")
-    print(f"fastl2lir {fastl2lir.__name__} with numpy {np.__version__}, python {sys.version.split()[0]}")
+    print(f"fastl2lir {version('fastl2lir')} with numpy {np.__version__}, "
+          f"python {sys.version.split()[0]}")
     return 0
 
 

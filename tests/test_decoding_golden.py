@@ -57,6 +57,18 @@ def _fit(golden: dict, backend: str, device: str | None, dtype: str, **kw) -> Vo
                             ).fit(golden["X"], golden["Y"])
 
 
+def test_golden_files_cover_the_required_shapes() -> None:
+    assert {"tall", "wide", "constant", "all_primal", "all_dual", "unit_grid",
+            "normalised"} <= set(CASES)
+    shapes = {case: (_load(case)["X"].shape, int(_load(case)["n_feat"])) for case in CASES}
+    assert shapes["wide"][0][1] > shapes["wide"][0][0]                    # voxels > samples
+    assert shapes["all_primal"][1] == shapes["all_primal"][0][1]          # no selection
+    assert shapes["all_dual"][1] > shapes["all_dual"][0][1]
+    assert shapes["all_dual"][0][0] <= shapes["all_dual"][0][1] + 1       # dual form
+    x = _load("constant")["X"]
+    assert (np.ptp(x, axis=0) == 0).sum() >= 2                            # constant voxels
+
+
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("backend, device", backends())
 def test_float64_matches_fastl2lir(case: str, backend: str, device: str | None) -> None:

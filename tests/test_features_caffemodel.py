@@ -87,7 +87,7 @@ def test_reads_v2_layers_with_blob_shapes_and_doubles(tmp_path) -> None:
 def test_rejects_files_that_are_not_caffemodels(tmp_path) -> None:
     text = tmp_path / "deploy.prototxt"
     text.write_text('name: "AlexNet"\nlayer { name: "conv1" }\n')
-    with pytest.raises(FormatError):
+    with pytest.raises(FormatError, match="deploy.prototxt.*is this a .caffemodel"):
         read_caffemodel(text)
     truncated = tmp_path / "cut.caffemodel"
     truncated.write_bytes(layer_v1("conv1", [np.ones((2, 2), np.float32)])[:-3])
@@ -95,8 +95,13 @@ def test_rejects_files_that_are_not_caffemodels(tmp_path) -> None:
         read_caffemodel(truncated)
     wrong = tmp_path / "wrong.caffemodel"
     wrong.write_bytes(layer_v2("conv1", [np.ones(3)])[:-12] + field_bytes(5, b"\0" * 8))
-    with pytest.raises(FormatError):
+    with pytest.raises(FormatError, match="wrong.caffemodel: field 100 runs past the end"):
         read_caffemodel(wrong)
+    mismatched = tmp_path / "mismatched.caffemodel"
+    blob = field_varint(1, 2) + field_varint(2, 3) + field_bytes(5, np.ones(5, "<f4").tobytes())
+    mismatched.write_bytes(field_bytes(100, field_bytes(1, b"conv1") + field_bytes(7, blob)))
+    with pytest.raises(FormatError, match=r"shape \(2, 3, 1, 1\) \(6 values\) but holds 5"):
+        read_caffemodel(mismatched)
 
 
 def test_state_dict_mapping_reshapes_and_checks(tmp_path) -> None:

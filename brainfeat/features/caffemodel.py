@@ -114,7 +114,8 @@ def _read_blob(reader: _Reader) -> np.ndarray:
         shape = [legacy[1], legacy[2], legacy[3], legacy[4]]
     if int(np.prod(shape)) != data.size:
         raise FormatError(f"{reader.where}: a blob declares shape {tuple(shape)} "
-                          f"({int(np.prod(shape))} values) but holds {data.size} values.")
+                          f"({int(np.prod(shape))} values) but holds {data.size} values: "
+                          "the file is damaged; download it again.")
     return data.reshape(shape)
 
 

@@ -1,8 +1,9 @@
 """Weights of the paper's networks: where to get them, where to put them, how to load them.
 
-Neither the weights nor the images may be redistributed by brainfeat, so nothing here
-downloads. The user fetches the files once (``docs/features.md`` has the commands) into
-``<data_dir>/weights/<network>/`` or passes their path:
+Neither the weights nor the images may be redistributed by brainfeat. The user fetches the
+files once (``docs/features.md`` has the commands) into ``<data_dir>/weights/<network>/``
+or passes their path; only the lab's VGG19 conversion, which the lab publishes on figshare,
+is downloaded on request (``weights="download"``, through the registry):
 
 * AlexNet: ``bvlc_alexnet.caffemodel`` from the Caffe model zoo.
 * VGG19: ``VGG_ILSVRC_19_layers.caffemodel`` from the Oxford VGG page, or the lab's PyTorch
