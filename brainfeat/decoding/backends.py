@@ -144,6 +144,13 @@ def _posv_holding_gil(dtype: np.dtype) -> Posv:
     return posv
 
 
+def _usable_cpus() -> int:
+    """CPUs this process may run on (``os.sched_getaffinity`` exists on Linux only)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class NumpyBackend:
     """numpy arrays on the CPU; SPD solves by LAPACK ``?posv``, one thread per unit.
 
@@ -165,7 +172,7 @@ class NumpyBackend:
         if n_threads is None:
             from threadpoolctl import threadpool_info
             blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
-            n_threads = max(blas, default=len(os.sched_getaffinity(0)))
+            n_threads = max(blas) if blas else _usable_cpus()
         self.n_threads = n_threads
 
     def asarray(self, array: Any, dtype: str | None = None) -> np.ndarray:
