@@ -194,7 +194,9 @@ def published_path(kind: Kind | str, network: Network | str, layer: str,
     stem = f"{kind.value}-{network.value}-{layer}"
     if kind is Kind.TRUE:
         return folder / f"{stem}-{image}.mat"
-    assert subject is not None, "decoded, accuracy and rank files are per subject"
+    if subject is None:
+        raise UnknownNameError(
+            f"{kind.value} files are per subject: pass subject='S1' ... 'S5' or 'Averaged'.")
     if kind is Kind.DECODED:
         return folder / subject.name / f"{stem}-{subject.name}-{image}.mat"
     return folder / f"{stem}-{subject.name}.mat"

@@ -195,3 +195,11 @@ def test_averaged_is_the_mean_of_subjects(served) -> None:
                 for s in catalog.subjects]
     averaged = brainfeat.load("decoded", "VGG19", "fc8", AVERAGED, **kw).values
     np.testing.assert_allclose(averaged, np.mean(subjects, axis=0), rtol=1e-5, atol=1e-6)
+
+
+def test_published_path_of_a_per_subject_kind_needs_a_subject() -> None:
+    from brainfeat.errors import UnknownNameError
+    from brainfeat.published import published_path
+
+    with pytest.raises(UnknownNameError, match="per subject: pass subject='S1'"):
+        published_path("accuracy", "AlexNet", "fc8")

@@ -84,6 +84,13 @@ def test_urls_use_default_bases_and_mirrors(registry, monkeypatch) -> None:
     assert bids.url() == "http://o/README"
 
 
+def test_misspelt_mirror_source_is_an_error_not_a_silent_fallback(registry, monkeypatch) -> None:
+    monkeypatch.setenv("BRAINFEAT_MIRRORS", "figshar=http://mirror.example/fs")
+    row = registry.layer_archive("decoded", "AlexNet", "fc8")
+    with pytest.raises(UnknownNameError, match="unknown source.*'figshar'.*expected 'figshare'"):
+        row.url()
+
+
 def test_unknown_name_is_an_error(registry) -> None:
     with pytest.raises(UnknownNameError, match="Subject1.h5"):
         registry.get("Subject9.h5")

@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 
-from brainfeat.errors import FormatError
+from brainfeat.errors import FormatError, UnknownNameError
 
 __all__ = ["MatFlavour", "mat_bytes", "read_mat_array", "write_mat_array"]
 
@@ -119,7 +119,7 @@ def mat_bytes(variable: str, array: np.ndarray, flavour: MatFlavour = "v5") -> b
         savemat(buffer, {variable: array}, do_compression=False)
         return buffer.getvalue()
     if flavour != "v7.3":
-        raise ValueError(f"Unknown .mat flavour {flavour!r}: expected 'v5' or 'v7.3'.")
+        raise UnknownNameError(f"Unknown .mat flavour {flavour!r}: expected 'v5' or 'v7.3'.")
     with h5py.File(buffer, "w", userblock_size=512) as handle:
         dataset = handle.create_dataset(variable, data=array.transpose())
         dataset.attrs["MATLAB_class"] = np.bytes_(_matlab_class(array.dtype))

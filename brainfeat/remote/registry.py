@@ -23,7 +23,7 @@ from typing import Literal
 
 from brainfeat.catalog import (
     Catalog, Kind, Network, Split, Subject, default_catalog, read_packaged_table)
-from brainfeat.config import mirrors
+from brainfeat.config import MIRRORS_ENV, mirrors
 from brainfeat.errors import UnknownNameError
 
 __all__ = ["SOURCES", "Check", "Registry", "RemoteFile", "bids_subject", "default_registry",
@@ -73,7 +73,14 @@ class RemoteFile:
 
     def url(self) -> str:
         """The download URL, honouring ``BRAINFEAT_MIRRORS``."""
-        base = mirrors().get(self.source, SOURCES[self.source]).rstrip("/")
+        overrides = mirrors()
+        unknown = sorted(set(overrides) - set(SOURCES))
+        if unknown:
+            raise UnknownNameError(
+                f"{MIRRORS_ENV} names unknown source(s) {', '.join(map(repr, unknown))}: "
+                f"expected {', '.join(map(repr, SOURCES))}. Fix the spelling so the mirror "
+                "is used instead of the original server.")
+        base = overrides.get(self.source, SOURCES[self.source]).rstrip("/")
         return f"{base}/{self.remote_path}"
 
 
