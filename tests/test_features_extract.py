@@ -128,6 +128,8 @@ def test_torchvision_model_by_name_with_random_weights(tmp_path) -> None:
     assert in_file_order.image_ids == ("a", "b")
     np.testing.assert_array_equal(fc.values, in_file_order.values[::-1])  # rows follow the ids
     assert not np.array_equal(fc.values[0], fc.values[1])
+    repeated = read_extracted(out, "fc", image_ids=["b", "a", "b"])
+    np.testing.assert_array_equal(repeated.values, in_file_order.values[[1, 0, 1]])
 
 
 def test_missing_weights_and_images_give_the_documented_errors(tmp_path) -> None:

@@ -126,9 +126,10 @@ def read_extracted(path: str | os.PathLike[str], layer: str,
                 raise UnknownNameError(f"{len(missing)} images are not in {path}: "
                                        f"{', '.join(missing[:5])}{more}.")
             index = np.array([position[i] for i in image_ids], dtype=np.int64)
-            order = np.argsort(index)
-            values = np.empty((index.size, dataset.shape[1]), dtype=np.float32)
-            values[order] = dataset[index[order]] if index.size else values[order]
+            # h5py reads increasing, distinct rows: read each once, then order (and repeat).
+            unique, inverse = np.unique(index, return_inverse=True)
+            values = (dataset[unique][inverse] if index.size
+                      else np.empty((0, dataset.shape[1]), dtype=np.float32))
             rows = tuple(image_ids)
         return ExtractedFeatures(
             values=np.asarray(values, dtype=np.float32), image_ids=rows,
