@@ -144,6 +144,8 @@ def test_load_fmri_checks_names_before_any_download():
         brainfeat.load_fmri("S0")
     with pytest.raises(UnknownNameError, match="Unknown ROI"):
         brainfeat.load_fmri("S1", "MT")
+    with pytest.raises(UnknownNameError, match="average_repeats applies to split 'test'"):
+        brainfeat.load_fmri("S1", "VC", "train", average_repeats=True)
 
 
 def test_cli_fmri_summary(subject_file, capsys):

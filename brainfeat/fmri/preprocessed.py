@@ -100,6 +100,14 @@ def _average(X: np.ndarray, names: list[str], order: tuple[str, ...], split: Spl
     return result
 
 
+def _parse_split(split: Split | str, average_repeats: bool) -> Split:
+    split = Split.parse(split)
+    if average_repeats and split is Split.TRAIN:
+        raise UnknownNameError("average_repeats applies to split 'test' or 'imagery': "
+                               "every training image was shown once.")
+    return split
+
+
 def read_fmri(path: str | os.PathLike[str], subject: SubjectLike, roi: str = "VC",
               split: Split | str = "train", average_repeats: bool = False, *,
               catalog: Catalog | None = None) -> FMRI:
@@ -107,7 +115,7 @@ def read_fmri(path: str | os.PathLike[str], subject: SubjectLike, roi: str = "VC
     catalog = catalog or default_catalog()
     subject = catalog.subject(subject)
     _ = subject.h5_name  # the Averaged pseudo-subject has no fMRI: a clear error
-    roi, split = parse_roi(roi), Split.parse(split)
+    roi, split = parse_roi(roi), _parse_split(split, average_repeats)
     meta = read_bdata_metadata(path)
     id_key = "stimulus_id" if "stimulus_id" in meta.keys else "Label"
     roi_key = _bdata_roi_key(roi)
@@ -127,9 +135,6 @@ def read_fmri(path: str | os.PathLike[str], subject: SubjectLike, roi: str = "VC
         xyz = np.stack([meta.metadata(f"voxel_{a}")[voxels] for a in "xyz"], axis=1)
     run_numbers = runs[rows].astype(np.int64)
     if average_repeats:
-        if split is Split.TRAIN:
-            raise UnknownNameError("average_repeats applies to split 'test' or 'imagery': "
-                                   "every training image was shown once.")
         order = catalog.test_image_ids if split is Split.TEST else catalog.imagery_categories
         X = _average(X, names, order, split, path)
         names, run_numbers = list(order), np.full(len(order), -1, dtype=np.int64)
@@ -178,7 +183,7 @@ def load_fmri(subject: SubjectLike, roi: str = "VC", split: Split | str = "train
     subject = catalog.subject(subject)
     _ = subject.h5_name
     parse_roi(roi)  # name errors come before any download
-    Split.parse(split)
+    _parse_split(split, average_repeats)
     from brainfeat.remote.api import fetch_fmri
 
     path = fetch_fmri(subject.name, data_dir=data_dir, download=download, progress=False)
