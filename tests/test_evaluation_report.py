@@ -183,7 +183,7 @@ def test_report_files_json_html_and_figures(clean_report) -> None:
     figures = sorted(Path(p).name for k, p in outputs.items() if k.startswith("figure:"))
     assert figures == sorted(f"{n}-AlexNet.{e}" for n in ("figure2", "figure2a", "figure2b",
                                                           "figure2c") for e in ("png", "svg"))
-    for key, path in outputs.items():
+    for path in outputs.values():
         if path.endswith(".png"):
             assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         elif path.endswith(".svg"):

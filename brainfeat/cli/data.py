@@ -113,7 +113,7 @@ def _info(args: argparse.Namespace) -> int:
     if not entries:
         print("nothing cached yet: `brainfeat fetch ...` downloads published files.")
     total = 0
-    for local_path, entry in sorted(entries.items()):
+    for _, entry in sorted(entries.items()):
         size = sum(m[0] for m in entry["members"].values()) if "members" in entry else entry["size"]
         total += size
         what = f"{len(entry['members'])} files extracted" if "members" in entry else "file"
