@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from brainfeat.catalog import Split
+from brainfeat.cli._options import add_data_options
 
 SPLITS = tuple(split.value for split in Split)
 
@@ -13,9 +14,7 @@ def _source_options(parser: argparse.ArgumentParser, *, root: bool = True) -> No
     if root:
         parser.add_argument("--root",
                             help="a local ds001246 tree (default: fetch into the data folder)")
-    parser.add_argument("--data-dir", help="brainfeat's data folder (default: $BRAINFEAT_DATA)")
-    parser.add_argument("--no-download", dest="download", action="store_false",
-                        help="fail instead of downloading missing files")
+    add_data_options(parser, download=True)
 
 
 def _events(args: argparse.Namespace) -> int:

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from brainfeat.catalog import Catalog, Kind
+from brainfeat.catalog import Kind
+from brainfeat.cli._options import add_data_options, catalog_from
 
 _KINDS = tuple(kind.value for kind in Kind)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the data verbs to the ``brainfeat`` parser."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", type=Path, default=None,
-                        help="data folder (default: $BRAINFEAT_DATA or ~/brainfeat_data)")
-
     fetch = subparsers.add_parser(
-        "fetch", parents=[common], help="download published files (once, verified)",
+        "fetch", help="download published files (once, verified)",
         description="Download published files into the data folder. Examples: "
                     "`brainfeat fetch decoded AlexNet conv1`, `brainfeat fetch fmri S1 S2`, "
                     "`brainfeat fetch bids sub-01 --include '*_events.tsv'`, "
@@ -27,47 +23,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="NETWORK LAYER for a kind; SUBJECT... for fmri/bids; NAME for file")
     fetch.add_argument("--include", action="append", default=None, metavar="PATTERN",
                        help="bids only: glob of paths inside ds001246 (repeatable)")
-    fetch.add_argument("--catalog", type=Path, default=None, help="catalog JSON of a replica")
-    fetch.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_data_options(fetch, catalog=True, progress=True)
     fetch.set_defaults(handler=_fetch)
 
-    load = subparsers.add_parser("load", parents=[common], help="load one result, print a summary")
+    load = subparsers.add_parser("load", help="load one result, print a summary")
     load.add_argument("kind", choices=_KINDS)
     load.add_argument("network")
     load.add_argument("layer")
     load.add_argument("subject", nargs="?", default=None)
-    load.add_argument("--catalog", type=Path, default=None, help="catalog JSON of a replica")
-    load.add_argument("--no-download", action="store_true", help="fail instead of downloading")
+    add_data_options(load, catalog=True, download=True)
     load.set_defaults(handler=_load)
 
-    info = subparsers.add_parser("info", parents=[common], help="what is cached, verified or not")
+    info = subparsers.add_parser("info", help="what is cached, verified or not")
+    add_data_options(info)
     info.set_defaults(handler=_info)
 
-    where = subparsers.add_parser("where", parents=[common],
-                                  help="the data folder and download sources")
+    where = subparsers.add_parser("where", help="the data folder and download sources")
+    add_data_options(where)
     where.set_defaults(handler=_where)
 
-    verify = subparsers.add_parser("verify-cache", parents=[common],
+    verify = subparsers.add_parser("verify-cache",
                                    help="re-check sizes, SHA-256 and CRCs of cached files")
+    add_data_options(verify)
     verify.set_defaults(handler=_verify_cache)
-
-
-def _catalog(path: Path | None) -> Catalog | None:
-    return Catalog.load(path) if path is not None else None
 
 
 def _fetch(args: argparse.Namespace) -> int:
     from brainfeat.errors import UnknownNameError
     from brainfeat.remote import api
 
-    progress = not args.no_progress
-    kw = dict(data_dir=args.data_dir, progress=progress)
+    kw = dict(data_dir=args.data_dir, progress=args.progress)
     if args.what in _KINDS:
         if len(args.names) != 2:
             raise UnknownNameError(
                 f"`brainfeat fetch {args.what}` takes NETWORK LAYER, e.g. "
                 f"`brainfeat fetch {args.what} AlexNet conv1`; got {args.names}.")
-        paths = [api.fetch(args.what, *args.names, catalog=_catalog(args.catalog), **kw)]
+        paths = [api.fetch(args.what, *args.names, catalog=catalog_from(args), **kw)]
     elif args.what == "fmri":
         if not args.names:
             raise UnknownNameError("`brainfeat fetch fmri` takes subjects, e.g. S1 S2.")
@@ -88,7 +79,7 @@ def _load(args: argparse.Namespace) -> int:
     from brainfeat.published import FeatureSet, load
 
     result = load(args.kind, args.network, args.layer, args.subject, data_dir=args.data_dir,
-                  download=not args.no_download, catalog=_catalog(args.catalog))
+                  download=args.download, catalog=catalog_from(args))
     print(result.summary())
     if isinstance(result, FeatureSet):
         print(f"images: {', '.join(result.image_ids[:3])}, ... ({result.n_images} in all)")

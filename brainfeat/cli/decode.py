@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from brainfeat.cli._options import add_data_options
+
 
 def _decode(args: argparse.Namespace) -> int:
     import h5py
@@ -80,8 +82,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--chunk-units", type=int, help="units per chunk and checkpoint")
     parser.add_argument("--scheduler", metavar="ADDR",
                         help="Dask scheduler address (tcp://host:8786): spread chunks over it")
-    parser.add_argument("--data-dir", help="brainfeat's data folder (default: $BRAINFEAT_DATA)")
-    parser.add_argument("--no-download", dest="download", action="store_false",
-                        help="fail instead of downloading missing fMRI files")
+    add_data_options(parser, download=True)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=_decode)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from brainfeat.catalog import Catalog, default_catalog
+from brainfeat.catalog import default_catalog
+from brainfeat.cli._options import add_data_options, catalog_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,12 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 ".npy file (default 104,117,123)")
     extract_parser.add_argument("--batch-size", type=int, default=8)
     extract_parser.add_argument("--device", help="cuda, cuda:1, cpu (default: cuda if present)")
-    extract_parser.add_argument("--data-dir", type=Path, help="brainfeat data folder")
-    extract_parser.add_argument("--catalog", type=Path, help="catalog JSON (default: the "
-                                "published dataset)")
     extract_parser.add_argument("--overwrite", action="store_true",
                                 help="replace OUT if it holds another run")
-    extract_parser.add_argument("--no-progress", action="store_true")
+    add_data_options(extract_parser, catalog=True, progress=True)
     extract_parser.set_defaults(handler=run_extract)
 
     verify_parser = subparsers.add_parser(
@@ -57,17 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                help="max |diff| relative to max |true| (default 1e-3)")
     verify_parser.add_argument("--min-r", type=float, default=None,
                                help="smallest per-image Pearson r (default 0.999)")
-    verify_parser.add_argument("--data-dir", type=Path, help="brainfeat data folder")
-    verify_parser.add_argument("--catalog", type=Path, help="catalog JSON, e.g. a demo "
-                               "replica's (default: the published dataset)")
-    verify_parser.add_argument("--no-download", action="store_true",
-                               help="use cached published files only")
-    verify_parser.add_argument("--no-progress", action="store_true")
+    add_data_options(verify_parser, catalog=True, download=True, progress=True)
     verify_parser.set_defaults(handler=run_verify)
-
-
-def _catalog(path: Path | None) -> Catalog:
-    return default_catalog() if path is None else Catalog.load(path)
 
 
 def _mean(text: str | None):
@@ -81,13 +70,13 @@ def run_extract(args: argparse.Namespace) -> int:
     from brainfeat.features.extract import extract
     from brainfeat.features.store import extracted_layers
 
-    catalog = _catalog(args.catalog)
+    catalog = catalog_from(args) or default_catalog()
     image_ids = {"test": catalog.test_image_ids, "training": catalog.training_image_ids,
                  "all": None}[args.images_from]
     out = extract(args.network, args.images, layers=args.layers, out=args.out,
                   device=args.device, batch_size=args.batch_size, weights=args.weights,
                   relu=args.relu, image_ids=image_ids, mean_bgr=_mean(args.mean),
-                  overwrite=args.overwrite, progress=not args.no_progress,
+                  overwrite=args.overwrite, progress=args.progress,
                   data_dir=args.data_dir, catalog=catalog)
     print(f"wrote {out}: layers {' '.join(extracted_layers(out))}")
     return 0
@@ -101,7 +90,7 @@ def run_verify(args: argparse.Namespace) -> int:
         args.features, args.network, layers=args.layers,
         tolerance=DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance,
         min_r=DEFAULT_MIN_R if args.min_r is None else args.min_r,
-        data_dir=args.data_dir, download=not args.no_download,
-        progress=not args.no_progress, catalog=_catalog(args.catalog))
+        data_dir=args.data_dir, download=args.download,
+        progress=args.progress, catalog=catalog_from(args))
     print(report)
     return 0 if report.passed else 1

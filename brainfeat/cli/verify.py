@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from brainfeat.catalog import Catalog, Network
+from brainfeat.catalog import Network
+from brainfeat.cli._options import add_data_options, catalog_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,24 +43,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--network", help="AlexNet or VGG19 (default: both)")
     parser.add_argument("--layer", help="one layer, e.g. conv1 (default: all)")
-    parser.add_argument("--data-dir", type=Path, help="data folder (default: $BRAINFEAT_DATA "
-                                                      "or ~/brainfeat_data)")
-    parser.add_argument("--catalog", type=Path,
-                        help="catalog.json of a replica (default: the published dataset)")
-    parser.add_argument("--no-download", action="store_true",
-                        help="use cached files only; report the others as missing")
+    add_data_options(parser, catalog=True, download=True)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def _catalog(args: argparse.Namespace) -> Catalog | None:
-    return Catalog.load(args.catalog) if args.catalog else None
 
 
 def _run_verify(args: argparse.Namespace) -> int:
     from brainfeat.evaluation.report import DEFAULT_TOLERANCE, verify
 
     report = verify(args.network, args.layer, args.subject, data_dir=args.data_dir,
-                    download=not args.no_download, catalog=_catalog(args),
+                    download=args.download, catalog=catalog_from(args),
                     tolerance=args.tolerance if args.tolerance is not None else DEFAULT_TOLERANCE,
                     out_dir=args.out, progress=not args.quiet)
     print(report.format_table())
@@ -74,7 +66,7 @@ def _run_figures(args: argparse.Namespace) -> int:
     from brainfeat.evaluation.report import figure2_statistics
     from brainfeat.evaluation.statistics import LayerFigureStats
 
-    catalog = _catalog(args)
+    catalog = catalog_from(args)
     if args.report:
         data = json.loads(args.report.read_text(encoding="utf-8"))
         network = Network.parse(args.network).value if args.network else None
@@ -85,7 +77,7 @@ def _run_figures(args: argparse.Namespace) -> int:
         synthetic = bool(data.get("synthetic"))
     else:
         stats = figure2_statistics(args.network, args.layer, data_dir=args.data_dir,
-                                   download=not args.no_download, catalog=catalog,
+                                   download=args.download, catalog=catalog,
                                    progress=not args.quiet)
         synthetic = bool(catalog and catalog.synthetic)
     if not stats:
