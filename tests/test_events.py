@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import math
-import threading
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +11,7 @@ import pytest
 import brainfeat
 from brainfeat.bids import read_events
 from brainfeat.bids.events import COLUMNS, EVENT_TYPES
+from brainfeat.demo.server import serve_folder
 from brainfeat.errors import DataNotFoundError, FormatError, UnknownNameError
 from brainfeat.stimuli import id_to_micro, name_to_micro
 
@@ -21,11 +19,6 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DS = SHARED / "ds001246"
 SCHEMAS = SHARED / "ds001246-event-schemas"
 RUN = "sub-01_ses-perceptionTraining01_task-perception_run-01_events"
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest output clean
-        pass
 
 
 def _need(path: Path) -> Path:
@@ -202,19 +195,11 @@ def test_cli_events_summarises_and_writes_the_table(tmp_path, capsys):
 
 def test_load_events_fetches_the_tables_through_the_download_path(monkeypatch, tmp_path):
     """No root: the tables come through brainfeat.fetch_bids from a mirror on 127.0.0.1."""
-    pytest.importorskip("brainfeat.remote.api", reason="brainfeat.remote (foundation) not present")
     _need(DS)
-    handler = functools.partial(_QuietHandler, directory=str(DS))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        monkeypatch.setenv("BRAINFEAT_MIRRORS", f"openneuro=http://127.0.0.1:{server.server_port}")
+    with serve_folder(DS) as url:
+        monkeypatch.setenv("BRAINFEAT_MIRRORS", f"openneuro={url}")
         fetched = brainfeat.load_events("S2", "imagery", data_dir=tmp_path)
         offline = brainfeat.load_events("S2", "imagery", data_dir=tmp_path, download=False)
-    finally:
-        server.shutdown()
-        server.server_close()
     pd.testing.assert_frame_equal(fetched, brainfeat.load_events("S2", "imagery", root=DS))
     pd.testing.assert_frame_equal(offline, fetched)
     assert not list(tmp_path.rglob("*_bold*")), "only event tables were asked for"

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +9,7 @@ import pytest
 
 import brainfeat
 from brainfeat.catalog import Split, default_catalog
+from brainfeat.demo.server import serve_folder
 from brainfeat.errors import FormatError, IntegrityError, UnknownNameError
 from brainfeat.fmri.preprocessed import read_fmri
 from brainfeat.io.bdata import BData, BDataBuilder, read_bdata, write_bdata
@@ -159,27 +157,15 @@ def test_cli_fmri_summary(subject_file, capsys):
     assert "Unknown ROI 'MT'" in capsys.readouterr().err
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-
 def test_load_fmri_through_the_download_path(monkeypatch, tmp_path, subject_file):
     """load_fmri fetches Subject1.h5 from a figshare mirror on 127.0.0.1, then reads it."""
-    pytest.importorskip("brainfeat.remote.api", reason="brainfeat.remote (foundation) not present")
     path, *_ = subject_file
     served = tmp_path / "mirror" / "files"
     served.mkdir(parents=True)
     (served / "24080120").write_bytes(path.read_bytes())  # Subject1.h5's figshare file id
-    handler = functools.partial(_QuietHandler, directory=str(served.parent))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setenv("BRAINFEAT_MIRRORS", f"figshare=http://127.0.0.1:{server.server_port}")
+    with serve_folder(served.parent) as url:
+        monkeypatch.setenv("BRAINFEAT_MIRRORS", f"figshare={url}")
         fmri = brainfeat.load_fmri("sub-01", "LOC", "test", average_repeats=True, data_dir=tmp_path / "data")
-    finally:
-        server.shutdown()
-        server.server_close()
     expected = read_fmri(path, "S1", "LOC", "test", average_repeats=True)
     np.testing.assert_array_equal(fmri.X, expected.X)
     assert fmri.stimulus_names == default_catalog().test_image_ids
