@@ -18,7 +18,6 @@ import scipy.io
 from PIL import Image
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("brainfeat.remote.api", reason="needs the foundation's fetch")
 
 from brainfeat.catalog import default_catalog  # noqa: E402
 from brainfeat.cli import main  # noqa: E402
