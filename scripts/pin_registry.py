@@ -6,13 +6,16 @@ article, each file's ``id``, ``name``, ``size`` and ``computed_md5``. This scrip
 listings and fills the empty ``size``/``md5`` cells of ``brainfeat/_data/registry-figshare.tsv``
 (rows already pinned are compared, never overwritten). A file whose id is in no listed
 article can be downloaded and hashed instead (``--download-missing``). It also rehashes a
-local copy of the ds001246 text files into ``brainfeat/_data/ds001246-text.tsv``.
+local copy of the ds001246 text files into ``brainfeat/_data/ds001246-text.tsv``, or merges a
+published table of their sizes and MD5s into it (``--text-hashes``; rows already pinned are
+compared, never overwritten).
 
 Usage (needs the network)::
 
     python scripts/pin_registry.py --article 7387130 --article <decodedDNN article id>
     python scripts/pin_registry.py --download-missing          # hash what the API did not list
     python scripts/pin_registry.py --ds001246-text ../shared/data/ds001246
+    python scripts/pin_registry.py --text-hashes ../shared/data/ds001246/text-hashes.tsv
 
 Review the diff of the tables, run the tests, commit.
 """
@@ -108,6 +111,21 @@ def hash_text_tree(root: Path) -> list[dict[str, str]]:
     return rows
 
 
+def merge_text_hashes(rows: list[dict[str, str]], table: Path) -> list[str]:
+    """Add the rows of a (path, size, md5) table missing from ``rows``; returns disagreements."""
+    known = {row["path"]: row for row in rows}
+    messages = []
+    for row in read_table(table)[2]:
+        pinned = known.get(row["path"])
+        if pinned is None:
+            rows.append(row)
+        elif (pinned["size"], pinned["md5"]) != (row["size"], row["md5"]):
+            messages.append(f"{row['path']}: pinned {pinned['size']} {pinned['md5']} but "
+                            f"{table} says {row['size']} {row['md5']}; left unchanged")
+    rows.sort(key=lambda row: row["path"])
+    return messages
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--article", action="append", default=[],
@@ -117,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="download and hash files no article listed")
     parser.add_argument("--ds001246-text", type=Path, default=None,
                         help="a local copy of the ds001246 text files to hash")
+    parser.add_argument("--text-hashes", type=Path, default=None,
+                        help="a (path, size, md5) table of ds001246 text files to merge")
     args = parser.parse_args(argv)
 
     comments, header, rows = read_table(FIGSHARE_TABLE)
@@ -138,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         text_rows = hash_text_tree(args.ds001246_text)
         write_table(TEXT_TABLE, [], ["path", "size", "md5"], text_rows)
         print(f"{TEXT_TABLE.name}: {len(text_rows)} files hashed")
+    if args.text_hashes is not None:
+        comments, header, text_rows = read_table(TEXT_TABLE)
+        for message in merge_text_hashes(text_rows, args.text_hashes):
+            print("WARNING", message, file=sys.stderr)
+        write_table(TEXT_TABLE, comments, header, text_rows)
+        print(f"{TEXT_TABLE.name}: {len(text_rows)} files pinned")
     return 0
 
 

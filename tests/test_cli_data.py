@@ -60,3 +60,35 @@ def test_errors_exit_2_with_a_message(tmp_path: Path, capsys) -> None:
     assert "S1 S2" in capsys.readouterr().err
     assert main(["fetch", "decoded", "AlexNet", "--data-dir", str(tmp_path)]) == 2
     assert "NETWORK LAYER" in capsys.readouterr().err
+
+
+def test_cache_verbs_list_check_forget_refetch_adopt(replica, tmp_path, capsys) -> None:
+    catalog, data = replica
+    common = ["--data-dir", str(data)]
+    folder = data / "decodedDNN/true/AlexNet/fc8"
+    zip_name = "decodedDNN-true-AlexNet-fc8.zip"
+    assert main(["fetch", "true", "AlexNet", "fc8", "--catalog", str(catalog), "--no-progress",
+                 *common]) == 0
+    assert main(["cache", "list", *common]) == 0
+    assert zip_name in capsys.readouterr().out
+    (data / "downloads" / "tmpq1w2e3r4").write_bytes(b"left by a killed fetch")
+    assert main(["cache", "check", "--no-progress", *common]) == 0
+    out = capsys.readouterr().out
+    assert "tmpq1w2e3r4 (left by a killed fetch)" in out and "all intact" in out
+    assert main(["cache", "forget", zip_name, *common]) == 0
+    assert f"{zip_name}: 50 files deleted" in capsys.readouterr().out
+    assert not folder.exists() or not any(folder.iterdir())
+    assert main(["cache", "refetch", zip_name, "--catalog", str(catalog), "--no-progress",
+                 *common]) == 0
+    assert len(list(folder.iterdir())) == 50
+    served = catalog.parent / "files" / "13110737"
+    mine = tmp_path / "by-hand.zip"
+    mine.write_bytes(served.read_bytes())
+    other = tmp_path / "other-data"
+    assert main(["cache", "adopt", str(mine), "--as", zip_name, "--catalog", str(catalog),
+                 "--no-progress", "--data-dir", str(other)]) == 0
+    assert len(list((other / "decodedDNN/true/AlexNet/fc8").iterdir())) == 50
+    mine.write_bytes(served.read_bytes()[:-10])
+    assert main(["cache", "adopt", str(mine), "--as", "decodedDNN-true-AlexNet-fc7.zip",
+                 "--no-progress", "--data-dir", str(tmp_path / "third")]) == 2
+    assert "not adopted" in capsys.readouterr().err

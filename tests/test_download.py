@@ -14,6 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from _data import DS001246
 
 import brainfeat
 from brainfeat.catalog import LayerInfo, Network
@@ -176,16 +177,16 @@ def test_404_is_reported_clearly(tmp_path: Path, monkeypatch) -> None:
     catalog = replica_catalog({(Network.ALEXNET, "fc8"): (30,)}, n_subjects=1)
     (tmp_path / "empty").mkdir()
     with faulty_server(tmp_path / "empty", monkeypatch):
-        with pytest.raises(DownloadError, match=r"404 Not Found .*decodedDNN-true-AlexNet-fc8"
-                                                r".*BRAINFEAT_MIRRORS.*files/13110737"):
+        with pytest.raises(DownloadError, match=r"(?s)decodedDNN-true-AlexNet-fc8.*404 Not "
+                                                r"Found.*BRAINFEAT_MIRRORS.*files/13110737"):
             _fetch_true_fc8(catalog, tmp_path / "data")
 
 
 def test_server_error_names_status_file_and_what_to_do(tiny, monkeypatch) -> None:
     catalog, server, data = tiny
     with faulty_server(server, monkeypatch, {TRUE_FC8_URL_PATH: ["503"]}):
-        with pytest.raises(DownloadError, match=r"HTTP 503 .*decodedDNN-true-AlexNet-fc8\.zip"
-                                                r".*Retry later"):
+        with pytest.raises(DownloadError, match=r"(?s)decodedDNN-true-AlexNet-fc8\.zip.*HTTP "
+                                                r"503.*retry later"):
             _fetch_true_fc8(catalog, data)
         assert manifest_entries(data) == {}
         assert _fetch_true_fc8(catalog, data).is_dir()  # the next try succeeds
@@ -309,14 +310,14 @@ def test_pinned_md5_mismatch_is_refused(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_fetch_bids_serves_a_tree(tmp_path: Path, monkeypatch) -> None:
-    rows = default_registry().bids([brainfeat.Subject(3)], ["*_events.tsv"])
-    assert rows and all(r.md5 is None for r in rows)  # sub-03 events are not pinned
-    for row in rows:
+    rows = default_registry().bids([brainfeat.Subject(2)], ["*_events.tsv"])
+    assert rows and all(r.md5 and r.size for r in rows)  # every event table is pinned
+    for row in rows:  # the real tables of release 1.2.1, checked against their MD5s
         path = tmp_path / "server" / "ds001246" / row.remote_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("onset\tduration\n0\t3\n")
+        path.write_bytes((DS001246 / row.remote_path).read_bytes())
     with faulty_server(tmp_path / "server", monkeypatch) as handler:
-        root = brainfeat.fetch_bids("S3", include=["*_events.tsv"], data_dir=tmp_path / "data",
+        root = brainfeat.fetch_bids("S2", include=["*_events.tsv"], data_dir=tmp_path / "data",
                                     progress=False)
     assert root == tmp_path / "data" / "ds001246"
     assert len(list(root.rglob("*_events.tsv"))) == len(rows) == 79 == len(handler.requests)
@@ -357,7 +358,6 @@ def test_html_page_is_refused_for_a_text_file_too(tmp_path: Path, monkeypatch) -
     row = default_registry().get(
         "ds001246/sub-04/ses-perceptionTest01/func/"
         "sub-04_ses-perceptionTest01_task-perception_run-01_events.tsv")
-    assert row.md5 is None  # unpinned: only the structural checks protect it
     served = tmp_path / "server" / "ds001246" / row.remote_path
     served.parent.mkdir(parents=True)
     served.write_bytes(b"<html><body>AccessDenied</body></html>")
@@ -382,3 +382,16 @@ def test_real_figshare_accuracy_loads_with_the_catalog_shape(tmp_path: Path) -> 
                                        progress=False)
     assert accuracy.values.shape == (1000,)
     assert np.nanmax(np.abs(accuracy.values)) <= 1
+
+
+def test_a_deleted_member_is_named_when_download_is_off_then_fetch_repairs(tiny,
+                                                                          monkeypatch) -> None:
+    catalog, server, data = tiny
+    with faulty_server(server, monkeypatch) as handler:
+        folder = _fetch_true_fc8(catalog, data)
+        victim = sorted(folder.iterdir())[3]
+        victim.unlink()
+        with pytest.raises(DataNotFoundError, match=f"member .*{victim.name} is missing"):
+            _fetch_true_fc8(catalog, data, download=False)
+        _fetch_true_fc8(catalog, data)
+    assert victim.is_file() and len(handler.requests) == 2

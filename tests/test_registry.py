@@ -132,3 +132,32 @@ def test_pin_script_fills_empty_cells_from_the_api_listing(tmp_path) -> None:
     assert any("renamed.zip" in m for m in messages)
     script.write_table(tmp_path / "table.tsv", comments, header, rows)
     assert script.read_table(tmp_path / "table.tsv") == (comments, header, rows)
+
+
+def test_every_ds001246_text_file_is_pinned_with_size_and_md5(registry) -> None:
+    """A truncated table or an HTML page can only be refused when the table is pinned."""
+    events = events_paths(default_catalog())
+    text = [row for row in registry if row.source == "openneuro" and row.check != "gzip"]
+    assert len(events) == 395 and len(text) == 403
+    assert all(row.size and row.md5 and len(row.md5) == 32 for row in text)
+    assert {f"ds001246/{p}" for p in events} <= {row.name for row in text}
+
+
+def test_several_mirror_bases_of_one_source_are_tried_in_order(registry, monkeypatch) -> None:
+    row = registry.get("Subject1.h5")
+    monkeypatch.setenv("BRAINFEAT_MIRRORS", "figshare=http://a.example/x/ http://b.example")
+    assert row.urls() == ["http://a.example/x/files/24080120", "http://b.example/files/24080120"]
+    assert row.url() == row.urls()[0]
+
+
+def test_pin_script_merges_a_hash_table_without_overwriting(tmp_path) -> None:
+    script = _pin_script()
+    rows = [{"path": "b.tsv", "size": "3", "md5": "b" * 32},
+            {"path": "c.tsv", "size": "4", "md5": "c" * 32}]
+    table = tmp_path / "hashes.tsv"
+    table.write_text("path\tsize\tmd5\na.tsv\t1\t" + "a" * 32 + "\nb.tsv\t3\t" + "b" * 32
+                     + "\nc.tsv\t5\t" + "d" * 32 + "\n")
+    messages = script.merge_text_hashes(rows, table)
+    assert [r["path"] for r in rows] == ["a.tsv", "b.tsv", "c.tsv"]
+    assert rows[2] == {"path": "c.tsv", "size": "4", "md5": "c" * 32}  # kept, reported
+    assert len(messages) == 1 and "c.tsv" in messages[0] and "left unchanged" in messages[0]

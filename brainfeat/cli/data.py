@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from brainfeat.catalog import Kind
 from brainfeat.cli._options import add_data_options, catalog_from
@@ -26,7 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_data_options(fetch, catalog=True, progress=True)
     fetch.set_defaults(handler=_fetch)
 
-    load = subparsers.add_parser("load", help="load one result, print a summary")
+    load = subparsers.add_parser(
+        "load", help="load one result, print a summary",
+        description="Load one published result (fetched once, verified) and print a one-line "
+                    "summary. Examples: `brainfeat load accuracy VGG19 fc8 Averaged`, "
+                    "`brainfeat load true AlexNet conv1` (true features have no subject).")
     load.add_argument("kind", choices=_KINDS)
     load.add_argument("network")
     load.add_argument("layer")
@@ -34,17 +39,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_data_options(load, catalog=True, download=True)
     load.set_defaults(handler=_load)
 
-    info = subparsers.add_parser("info", help="what is cached, verified or not")
+    info = subparsers.add_parser(
+        "info", help="what is cached, verified or not",
+        description="List every file in the data folder's manifest with its size, state "
+                    "(verified or corrupt) and who pinned its hash, and any partial download.")
     add_data_options(info)
     info.set_defaults(handler=_info)
 
-    where = subparsers.add_parser("where", help="the data folder and download sources")
+    where = subparsers.add_parser(
+        "where", help="the data folder and download sources",
+        description="Print the data folder (and whether --data-dir, $BRAINFEAT_DATA or the "
+                    "default chose it) and the base URL of each download source, with "
+                    "$BRAINFEAT_MIRRORS overrides.")
     add_data_options(where)
     where.set_defaults(handler=_where)
 
-    verify = subparsers.add_parser("verify-cache",
-                                   help="re-check sizes, SHA-256 and CRCs of cached files")
-    add_data_options(verify)
+    verify = subparsers.add_parser(
+        "verify-cache", help="re-check sizes, SHA-256 and CRCs of cached files",
+        description="Re-check every cached file against its pinned size and SHA-256 (and "
+                    "each zip member's CRC); corrupt entries are marked for download again. "
+                    "Exit code 0 when all are intact, 1 otherwise. `brainfeat cache check` also "
+                    "records verified files the manifest lacks.")
+    add_data_options(verify, progress=True)
     verify.set_defaults(handler=_verify_cache)
 
 
@@ -95,11 +111,16 @@ def _human(size: float) -> str:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from brainfeat.config import data_dir
-    from brainfeat.remote.download import manifest_entries
+    return print_cache_listing(args.data_dir)
 
-    root = data_dir(args.data_dir)
-    entries = manifest_entries(root)
+
+def print_cache_listing(folder: Path | None) -> int:
+    """Print what the data folder holds (``info`` and ``cache list``); returns 0."""
+    from brainfeat.config import data_dir
+    from brainfeat.remote.cache import cache_entries
+
+    root = data_dir(folder)
+    entries = cache_entries(root)
     print(f"data folder: {root}")
     if not entries:
         print("nothing cached yet: `brainfeat fetch ...` downloads published files.")
@@ -122,7 +143,7 @@ def _info(args: argparse.Namespace) -> int:
 def _where(args: argparse.Namespace) -> int:
     import os
 
-    from brainfeat.config import DATA_ENV, data_dir, mirrors
+    from brainfeat.config import CATALOG_ENV, DATA_ENV, PINS_ENV, data_dir, mirrors
     from brainfeat.remote.registry import SOURCES
 
     origin = ("--data-dir" if args.data_dir is not None else
@@ -132,6 +153,9 @@ def _where(args: argparse.Namespace) -> int:
     for source, url in SOURCES.items():
         mirror = overrides.get(source)
         print(f"{source}: {mirror or url}" + (" (BRAINFEAT_MIRRORS)" if mirror else ""))
+    for name, what in ((CATALOG_ENV, "catalog"), (PINS_ENV, "pins")):
+        if os.environ.get(name, "").strip():
+            print(f"{what}: {os.environ[name]} (${name}; unset it for the published dataset)")
     return 0
 
 
@@ -140,7 +164,7 @@ def _verify_cache(args: argparse.Namespace) -> int:
     from brainfeat.remote.download import verify_cache
 
     root = data_dir(args.data_dir)
-    checked, problems = verify_cache(root)
+    checked, problems = verify_cache(root, progress=args.progress)
     for problem in problems:
         print(f"CORRUPT {problem.path}: {problem.reason}")
     print(f"{checked} cached entries checked in {root}: "

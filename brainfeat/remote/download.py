@@ -4,13 +4,19 @@ For one :class:`~brainfeat.remote.registry.RemoteFile` it
 
 1. takes a file lock beside the target, so two processes fetching one file never
    interleave (the second finds the first one's verified result);
-2. downloads into ``<target>.part`` with HTTP Range resume (a partial file left by a cut
-   connection or a killed process is continued, not restarted), checking Content-Length;
-3. refuses HTML error pages, checks the pinned size/MD5 (through :func:`pooch.retrieve`)
-   or, for unpinned rows, the structure: CRC of every zip member, HDF5 opens, JSON parses;
+2. downloads into ``<target>.part`` (:mod:`brainfeat.remote.transfer`: endpoints in turn,
+   Range resume, stall timeout and deadline);
+3. verifies the whole file (:mod:`brainfeat.remote.checks`), fetching it once more if it
+   fails;
 4. renames the verified file into place atomically, extracts archives refusing members that
    escape the target folder, and records size and SHA-256 (and each member's size and CRC)
    in the data folder's manifest, so later corruption is caught by :func:`verify_cache`.
+
+Only what passed every check is recorded. A re-download of an archive is compared with the
+recorded members (their sizes and CRCs), not with the bytes of the zip, so a correct copy
+is never refused because an earlier one differed in bytes that carry no data. A file found
+in place without a manifest entry (an unreadable manifest, a killed fetch, an adopted file)
+is re-verified and recorded instead of downloaded again.
 
 Nothing here knows dataset names: callers pass the row, the data folder and the command
 that fetches it (for error messages).
@@ -22,26 +28,26 @@ import json
 import os
 import shutil
 import time
+import warnings
 import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from brainfeat.errors import (
-    DataNotFoundError, DownloadError, IntegrityError, UnsafeArchiveError)
+from brainfeat.errors import DataNotFoundError, DownloadError, IntegrityError
+from brainfeat.remote.checks import VERIFIED, ArchiveLayout, digest, member_target, verify_file
 from brainfeat.remote.registry import RemoteFile
+from brainfeat.remote import transfer
+from brainfeat.remote.transfer import CHUNK, Deadlines, size_of
 
-__all__ = ["CacheProblem", "fetch_archive", "fetch_file", "manifest_entries", "verify_cache"]
+__all__ = ["CacheProblem", "adopt_file", "fetch_archive", "fetch_file", "forget_entry",
+           "manifest_entries", "sweep_extraction", "sweep_temporaries", "verify_cache"]
 
 MANIFEST_NAME = "manifest.json"
-CONNECT_ATTEMPTS = 5          # connections per download (each resumes the partial file)
 VERIFY_ATTEMPTS = 2           # full downloads when the content fails verification
-CHUNK = 1 << 16              # bytes per read: what a cut connection can lose
-TIMEOUT = (30, 120)           # connect, read (seconds)
-_HTML_STARTS = (b"<!doctype html", b"<html", b"<?xml")
 
 
 # ----------------------------------------------------------------------------------------
@@ -49,7 +55,8 @@ _HTML_STARTS = (b"<!doctype html", b"<html", b"<?xml")
 
 
 def fetch_file(row: RemoteFile, data_dir: Path, *, download: bool = True,
-               progress: bool = True, command: str = "") -> Path:
+               progress: bool = True, command: str = "",
+               deadlines: Deadlines | None = None) -> Path:
     """Make one remote file available, verified, at ``data_dir / row.local_path``.
 
     Parameters
@@ -60,9 +67,11 @@ def fetch_file(row: RemoteFile, data_dir: Path, *, download: bool = True,
     download : bool
         If False and the file is not cached, raise :class:`DataNotFoundError`.
     progress : bool
-        Show a tqdm progress bar on stderr while downloading.
+        Show a tqdm progress bar on stderr while downloading and checking.
     command : str
         The command that fetches this file, quoted in error messages.
+    deadlines : Deadlines, optional
+        Stall timeout and overall deadline; default :meth:`Deadlines.resolve`.
 
     Returns
     -------
@@ -72,19 +81,22 @@ def fetch_file(row: RemoteFile, data_dir: Path, *, download: bool = True,
     target = data_dir / row.local_path
     with _locked(target):
         entry = _manifest(data_dir).get(row.local_path)
-        if entry and entry.get("state") == "ok" and _size_of(target) == entry["size"]:
+        if entry and entry["state"] == "ok" and size_of(target) == entry["size"]:
+            return target
+        if target.is_file() and _passes(row, target, entry, None, data_dir, progress):
+            _record(data_dir, row, target, members=None)  # a copy on disk, re-verified
             return target
         if not download:
-            raise _not_found(row, target, command, entry)
-        pinned = entry.get("sha256") if entry else None
-        _download_verified(row, target, progress, pinned)
+            raise _not_found(row, target, command, entry, data_dir)
+        _sweep_folder(target.parent, own_lock=_lock_path(target))
+        _download_verified(row, target, data_dir, progress, entry, None, deadlines)
         _record(data_dir, row, target, members=None)
     return target
 
 
-def fetch_archive(row: RemoteFile, data_dir: Path, *, strip: str, extract_to: Path,
+def fetch_archive(row: RemoteFile, data_dir: Path, layout: ArchiveLayout, *,
                   download: bool = True, progress: bool = True, command: str = "",
-                  expected: Path | None = None) -> Path:
+                  deadlines: Deadlines | None = None) -> Path:
     """Download a zip (verified), extract it safely, record its members, drop the zip.
 
     Parameters
@@ -92,34 +104,88 @@ def fetch_archive(row: RemoteFile, data_dir: Path, *, strip: str, extract_to: Pa
     row : RemoteFile
         A row with ``check == "zip"``.
     data_dir : pathlib.Path
-    strip : str
-        Members keep the part of their path after this component (e.g. ``"decodedDNN"``);
-        members without it are extracted as they are.
-    extract_to : pathlib.Path
-        Folder receiving the members.
-    download, progress, command
+    layout : ArchiveLayout
+        Where the members go and which members the archive must hold.
+    download, progress, command, deadlines
         As in :func:`fetch_file`.
-    expected : pathlib.Path, optional
-        The folder the caller wants from the archive (named in error messages).
 
     Returns
     -------
     pathlib.Path
-        ``extract_to``.
+        ``layout.folder``, the folder the archive filled.
     """
     archive = data_dir / row.local_path
     with _locked(archive):
         entry = _manifest(data_dir).get(row.local_path)
-        if entry and entry.get("state") == "ok" and _members_present(data_dir, entry):
-            return extract_to
-        if not download:
-            raise _not_found(row, expected or extract_to, command, entry)
-        pinned = entry.get("sha256") if entry else None
-        _download_verified(row, archive, progress, pinned)
-        members = _extract(archive, extract_to, strip, data_dir)
-        _record(data_dir, row, archive, members=members)
+        if entry and entry["state"] == "ok" and _members_present(data_dir, entry):
+            return layout.folder
+        if not (archive.is_file() and _passes(row, archive, entry, layout, data_dir, progress)):
+            if not download:
+                raise _not_found(row, layout.folder, command, entry, data_dir)
+            _sweep_folder(archive.parent, own_lock=_lock_path(archive))
+            _download_verified(row, archive, data_dir, progress, entry, layout, deadlines)
+        _sweep_extracting(layout)
+        extracted = _extract(archive, layout, data_dir, progress)
+        _record(data_dir, row, archive, members=extracted)
         archive.unlink()
-    return extract_to
+    return layout.folder
+
+
+def adopt_file(row: RemoteFile, source: Path, data_dir: Path, *, progress: bool = True,
+               layout: ArchiveLayout | None = None) -> Path:
+    """Take a file the user already has (``Subject1.h5``, a zip downloaded by hand) into the cache.
+
+    The file is copied, then verified exactly as a download would be; only a file that
+    passes every check is recorded. Archives are extracted (``layout`` says where).
+
+    Returns
+    -------
+    pathlib.Path
+        The cached file, or the folder the archive filled.
+    """
+    if not source.is_file():
+        raise DataNotFoundError(f"{source} is not a file: pass the path of a downloaded "
+                                f"{row.name}.")
+    target = data_dir / row.local_path
+    with _locked(target):
+        part = _part(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, part)
+        entry = _manifest(data_dir).get(row.local_path)
+        try:
+            verify_file(row, part, entry, layout, data_dir, progress, str(source))
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+        os.replace(part, target)
+        if layout is None:
+            _record(data_dir, row, target, members=None)
+            return target
+        _record(data_dir, row, target, members=_extract(target, layout, data_dir, progress))
+        target.unlink()
+        return layout.folder
+
+
+def forget_entry(data_dir: Path, local_path: str) -> list[Path]:
+    """Delete one cached entry's files (its members for an archive) and its manifest entry.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files deleted.
+    """
+    with _locked(data_dir / local_path):
+        entry = _manifest(data_dir).get(local_path)
+        paths = [data_dir / p for p in (entry or {}).get("members", {})]
+        paths += [data_dir / local_path, _part(data_dir / local_path)]
+        removed = [path for path in paths if path.is_file()]
+        for path in removed:
+            path.unlink()
+        with _manifest_lock(data_dir):
+            files = _manifest(data_dir)
+            if files.pop(local_path, None) is not None:
+                _write_manifest(data_dir, files)
+    return removed
 
 
 @dataclass(frozen=True)
@@ -130,227 +196,178 @@ class CacheProblem:
     reason: str
 
 
-def verify_cache(data_dir: Path) -> tuple[int, list[CacheProblem]]:
+def verify_cache(data_dir: Path, progress: bool = False) -> tuple[int, list[CacheProblem]]:
     """Re-check every file recorded in the manifest (sizes, SHA-256, member CRCs).
 
-    A failing entry is marked corrupt, so the next fetch downloads it again (and checks the
-    new download against the SHA-256 recorded the first time).
+    A failing entry is marked corrupt, so the next fetch downloads it again.
 
     Returns
     -------
     (int, list of CacheProblem)
         Number of entries checked, and the problems found.
     """
+    from tqdm.auto import tqdm
+
     problems: list[CacheProblem] = []
     entries = _manifest(data_dir)
-    for local_path, entry in entries.items():
+    for local_path, entry in tqdm(sorted(entries.items()), desc="verify-cache", unit="entry",
+                                  leave=False, disable=not progress):
         reason = _entry_problem(data_dir, local_path, entry)
         if reason:
             problems.append(CacheProblem(local_path, reason))
             with _locked(data_dir / local_path), _manifest_lock(data_dir):
                 current = _manifest(data_dir)
-                current[local_path]["state"] = "corrupt"
-                _write_manifest(data_dir, current)
+                if local_path in current:
+                    current[local_path]["state"] = "corrupt"
+                    _write_manifest(data_dir, current)
     return len(entries), problems
 
 
 def manifest_entries(data_dir: Path) -> dict[str, dict[str, Any]]:
-    """The manifest of ``data_dir``: ``{local_path: entry}`` (empty if none)."""
+    """The manifest of ``data_dir``: ``{local_path: entry}`` (empty if none).
+
+    An unreadable manifest is set aside as ``manifest.json.corrupt`` (with a warning) and
+    the cache is rebuilt as files are next fetched: copies on disk are re-verified.
+    """
     return _manifest(data_dir)
+
+
+def sweep_temporaries(data_dir: Path) -> list[Path]:
+    """Delete the ``tmp*`` files that killed fetches of older versions left.
+
+    A folder is swept only when no lock in it is held, so the temporary files of a live
+    fetch in another process are never touched. Partial downloads (``*.part``) are kept:
+    the next fetch resumes them. (Members half-extracted by a killed fetch are swept by
+    :func:`sweep_extraction`, and by the next fetch of their archive.)
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files deleted.
+    """
+    if not data_dir.is_dir():
+        return []
+    folders = {path.parent for path in data_dir.rglob("tmp*") if _is_temporary(path)}
+    return [path for folder in sorted(folders) for path in _sweep_folder(folder)]
+
+
+def sweep_extraction(row: RemoteFile, data_dir: Path, layout: ArchiveLayout) -> list[Path]:
+    """Delete the ``*.extracting`` files a killed extraction of ``row`` left in its folder.
+
+    Nothing is deleted while the archive's lock is held (a live fetch).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files deleted.
+    """
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(_lock_path(data_dir / row.local_path)))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return []  # the archive is being fetched: its extraction is live
+    try:
+        return _sweep_extracting(layout)
+    finally:
+        lock.release()
+
+
+def _sweep_extracting(layout: ArchiveLayout) -> list[Path]:
+    """Under the archive's lock: only its own fetch writes into its folder."""
+    stale = sorted(layout.folder.rglob("*.extracting")) if layout.folder.is_dir() else []
+    for path in stale:
+        path.unlink()
+    return stale
+
+
+def _sweep_folder(folder: Path, own_lock: Path | None = None) -> list[Path]:
+    """Delete ``tmp*`` files of ``folder`` unless a lock there (other than ours) is held."""
+    from filelock import FileLock, Timeout
+
+    locks = [FileLock(str(path)) for path in sorted(folder.glob("*.lock")) if path != own_lock]
+    acquired = []
+    try:
+        for lock in locks:
+            lock.acquire(timeout=0)
+            acquired.append(lock)
+    except Timeout:
+        return []  # a fetch is running in this folder: leave its files alone
+    finally:
+        for lock in acquired:
+            lock.release()
+    stale = [path for path in sorted(folder.iterdir()) if _is_temporary(path)]
+    for path in stale:
+        path.unlink()
+    return stale
+
+
+def _is_temporary(path: Path) -> bool:
+    """A temporary file of pooch, which older versions used (``tmp`` + 8 characters)."""
+    return path.is_file() and path.name.startswith("tmp") and "." not in path.name
 
 
 # ----------------------------------------------------------------------------------------
 # Downloading
 
 
-def _download_verified(row: RemoteFile, target: Path, progress: bool,
-                       pinned_sha256: str | None) -> None:
-    """Download ``row`` to ``target`` through pooch; verified before the atomic rename."""
-    import pooch
+def _part(target: Path) -> Path:
+    return target.with_name(target.name + ".part")
 
+
+def _download_verified(row: RemoteFile, target: Path, data_dir: Path, progress: bool,
+                       entry: dict[str, Any] | None, layout: ArchiveLayout | None,
+                       deadlines: Deadlines | None) -> None:
+    """Download ``row`` into ``<target>.part``, verify it, rename it to ``target``."""
     target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)
-    if row.md5:
-        known_hash = f"md5:{row.md5}"
-    elif pinned_sha256:
-        known_hash = f"sha256:{pinned_sha256}"
-    else:
-        known_hash = None
-    downloader = _ResumingDownloader(row, target.with_name(target.name + ".part"), progress)
-    logger = pooch.get_logger()
-    level = logger.level
-    logger.setLevel("WARNING")  # library code does not print
+    part = _part(target)
+    limits = deadlines or Deadlines.resolve()
+    for attempt in range(1, VERIFY_ATTEMPTS + 1):
+        url = transfer.download(row, part, progress, limits)
+        try:
+            verify_file(row, part, entry, layout, data_dir, progress, f"{row.name} from {url}")
+        except BaseException as error:
+            part.unlink(missing_ok=True)
+            if not isinstance(error, (IntegrityError, DownloadError)):
+                raise
+            if attempt == VERIFY_ATTEMPTS:
+                raise IntegrityError(
+                    f"{error}\nRefused after {VERIFY_ATTEMPTS} downloads; nothing was cached. "
+                    f"If BRAINFEAT_MIRRORS points '{row.source}' to a mirror, check its copy; "
+                    "otherwise retry later.") from error
+        else:
+            os.replace(part, target)
+            return
+
+
+def _passes(row: RemoteFile, path: Path, entry: dict[str, Any] | None,
+            layout: ArchiveLayout | None, data_dir: Path, progress: bool) -> bool:
+    """Whether a file already on disk passes :func:`verify_file` (then it need not be fetched)."""
     try:
-        for attempt in range(1, VERIFY_ATTEMPTS + 1):
-            try:
-                pooch.retrieve(row.url(), known_hash=known_hash, fname=target.name,
-                               path=target.parent, downloader=downloader, progressbar=False)
-                return
-            except ValueError as error:  # IntegrityError or pooch's checksum mismatch
-                if attempt == VERIFY_ATTEMPTS:
-                    raise _integrity(row, error) from error
-    finally:
-        logger.setLevel(level)
-
-
-def _integrity(row: RemoteFile, error: ValueError) -> IntegrityError:
-    problem = error if isinstance(error, IntegrityError) else (
-        f"{row.name} from {row.url()} failed its checksum: {error}")
-    return IntegrityError(
-        f"{problem}\nRefused after {VERIFY_ATTEMPTS} downloads; nothing was cached. If "
-        f"BRAINFEAT_MIRRORS points '{row.source}' to a mirror, check its copy; otherwise "
-        "retry later.")
-
-
-class _ResumingDownloader:
-    """A pooch downloader: ``.part`` file, Range resume, HTML refusal, structural check."""
-
-    def __init__(self, row: RemoteFile, part: Path, progress: bool) -> None:
-        self.row, self.part, self.progress = row, part, progress
-
-    def __call__(self, url: str, output_file: str, pooch: Any = None) -> None:
-        import requests
-
-        with requests.Session() as session:
-            for attempt in range(1, CONNECT_ATTEMPTS + 1):
-                try:
-                    if self._transfer(session, url):
-                        break
-                except (requests.ConnectionError, requests.Timeout,
-                        requests.exceptions.ChunkedEncodingError) as error:
-                    if attempt == CONNECT_ATTEMPTS:
-                        raise DownloadError(
-                            f"Downloading {self.row.name} from {url} failed {attempt} times "
-                            f"({error}); the partial file {self.part} is kept and the next "
-                            "fetch resumes it.") from error
-                time.sleep(min(0.2 * 2 ** (attempt - 1), 5.0))
-            else:
-                raise DownloadError(
-                    f"{url} kept ending before the announced size of {self.row.name}; "
-                    f"the partial file {self.part} is kept and the next fetch resumes it.")
-        try:
-            _check_structure(self.row, self.part)
-        except BaseException:
-            self.part.unlink(missing_ok=True)
-            raise
-        os.replace(self.part, output_file)
-
-    def _transfer(self, session: Any, url: str) -> bool:
-        """One connection; True when the whole file is in ``.part``."""
-        from tqdm.auto import tqdm
-
-        offset = _size_of(self.part) or 0
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
-        with session.get(url, stream=True, headers=headers, timeout=TIMEOUT) as response:
-            if response.status_code == 416 and offset:  # stale partial file: start again
-                self.part.unlink()
-                return False
-            _raise_for_status(self.row, url, response)
-            if offset and response.status_code != 206:
-                offset = 0  # the server ignored Range: restart from zero
-            content_type = response.headers.get("Content-Type", "")
-            if "text/html" in content_type:  # no registered file is an HTML page
-                self.part.unlink(missing_ok=True)
-                raise _html_refused(self.row, url, f"Content-Type {content_type}")
-            length = response.headers.get("Content-Length")
-            expected = offset + int(length) if length is not None else None
-            with open(self.part, "ab" if offset else "wb") as sink, tqdm(
-                    total=expected, initial=offset, unit="B", unit_scale=True, leave=False,
-                    desc=self.row.name, disable=not self.progress) as bar:
-                for chunk in response.iter_content(CHUNK):
-                    sink.write(chunk)
-                    bar.update(len(chunk))
-        size = _size_of(self.part) or 0
-        return expected is None or size == expected
-
-
-def _raise_for_status(row: RemoteFile, url: str, response: Any) -> None:
-    status = response.status_code
-    if status < 400:
-        return
-    if status == 404:
-        raise DownloadError(
-            f"{url} answered 404 Not Found for {row.name}: the server does not hold this "
-            f"file. If BRAINFEAT_MIRRORS points '{row.source}' to a mirror, check that it "
-            f"serves '{row.remote_path}'; otherwise see docs/data-access.md.")
-    raise DownloadError(
-        f"{url} answered HTTP {status} {response.reason} for {row.name}; nothing was cached. "
-        "Retry later; if it persists, check BRAINFEAT_MIRRORS and docs/data-access.md.")
-
-
-def _html_refused(row: RemoteFile, url: str, evidence: str) -> DownloadError:
-    return DownloadError(
-        f"{url} answered with an HTML page ({evidence}) instead of {row.name}; it was not "
-        "cached. A mirror or proxy may be showing an error or login page: check "
-        "BRAINFEAT_MIRRORS and retry later.")
-
-
-def _check_structure(row: RemoteFile, path: Path) -> None:
-    """Refuse HTML pages and files whose structure is broken; check pinned size."""
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        head = handle.read(512).lstrip().lower()
-    if head.startswith(_HTML_STARTS):
-        raise _html_refused(row, row.url(), "its content starts with HTML markup")
-    if row.size is not None and size != row.size:
-        raise IntegrityError(
-            f"{row.name} from {row.url()} has {size} bytes; the registry expects {row.size}.")
-    if row.check == "zip":
-        try:
-            with zipfile.ZipFile(path) as archive:
-                bad = archive.testzip()
-        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as error:
-            raise IntegrityError(f"{row.name} from {row.url()} is not a valid zip or a member "
-                                 f"is damaged: {error}") from error
-        if bad is not None:
-            raise IntegrityError(f"{row.name} from {row.url()}: member {bad} fails its CRC check.")
-    elif row.check == "hdf5":
-        import h5py
-
-        try:
-            with h5py.File(path, "r"):
-                pass
-        except OSError as error:
-            raise IntegrityError(f"{row.name} from {row.url()} does not open as HDF5: {error}") from error
-    elif row.check == "json":
-        try:
-            json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as error:
-            raise IntegrityError(f"{row.name} from {row.url()} is not valid JSON: {error}") from error
-    elif row.check == "gzip" and not head.startswith(b"\x1f\x8b") and size:
-        raise IntegrityError(f"{row.name} from {row.url()} is not gzip-compressed.")
+        verify_file(row, path, entry, layout, data_dir, progress, f"{row.name} at {path}")
+    except (IntegrityError, DownloadError):
+        return False
+    return True
 
 
 # ----------------------------------------------------------------------------------------
 # Zip extraction
 
 
-def _member_target(name: str, strip: str, extract_to: Path) -> Path | None:
-    """Where a member goes; None for directories; refuses paths escaping ``extract_to``."""
-    if name.endswith("/"):
-        return None
-    path = PurePosixPath(name.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts or ":" in path.parts[0]:
-        raise UnsafeArchiveError(
-            f"Zip member {name!r} would be written outside {extract_to}; the archive was "
-            "refused and nothing was extracted.")
-    parts = path.parts
-    if strip in parts:
-        parts = parts[parts.index(strip) + 1:]
-    target = extract_to.joinpath(*parts)
-    if not target.resolve().is_relative_to(extract_to.resolve()):
-        raise UnsafeArchiveError(f"Zip member {name!r} escapes {extract_to}; refused.")
-    return target
-
-
-def _extract(archive: Path, extract_to: Path, strip: str,
-             data_dir: Path) -> dict[str, list[int]]:
+def _extract(archive: Path, layout: ArchiveLayout, data_dir: Path,
+             progress: bool) -> dict[str, list[int]]:
     """Extract every member (after checking them all); returns ``{path: [size, crc]}``."""
+    from tqdm.auto import tqdm
+
     with zipfile.ZipFile(archive) as handle:
         infos = handle.infolist()
-        targets = [(info, _member_target(info.filename, strip, extract_to)) for info in infos]
+        targets = [(info, member_target(info.filename, layout.strip, layout.extract_to))
+                   for info in infos]
         members: dict[str, list[int]] = {}
-        for info, target in targets:
+        for info, target in tqdm(targets, desc=f"unpacking {archive.name}", unit="file",
+                                 leave=False, disable=not progress):
             if target is None:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -371,8 +388,12 @@ def _locked(target: Path) -> Iterator[None]:
     from filelock import FileLock
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
+    with FileLock(str(_lock_path(target))):
         yield
+
+
+def _lock_path(target: Path) -> Path:
+    return target.with_name(target.name + ".lock")
 
 
 @contextmanager
@@ -382,14 +403,51 @@ def _manifest_lock(data_dir: Path) -> Iterator[None]:
 
 
 def _manifest(data_dir: Path) -> dict[str, dict[str, Any]]:
-    path = data_dir / MANIFEST_NAME
-    if not path.is_file():
+    """The manifest's entries: none for an unreadable manifest (with a warning), and
+    malformed entries dropped. The next write sets an unreadable manifest aside."""
+    files = _read_manifest(data_dir / MANIFEST_NAME)
+    if isinstance(files, Exception):
+        warnings.warn(
+            f"The cache manifest {data_dir / MANIFEST_NAME} is unreadable "
+            f"({type(files).__name__}: {files}); it is set aside as {MANIFEST_NAME}.corrupt "
+            "at the next write, and files on disk are re-verified when next fetched (or run "
+            "`brainfeat cache check`).", RuntimeWarning, stacklevel=3)
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))["files"]
+    return {key: entry for key, entry in files.items() if _valid_entry(entry)}
+
+
+def _read_manifest(path: Path) -> dict[str, Any] | Exception:
+    """The ``files`` object of a manifest ({} if there is none), or why it is unreadable."""
+    try:
+        files = json.loads(path.read_text(encoding="utf-8"))["files"]
+        if not isinstance(files, dict):
+            raise TypeError("'files' is not an object")
+    except FileNotFoundError:
+        return {}
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError) as error:
+        return error
+    return files
+
+
+def _valid_entry(entry: Any) -> bool:
+    if not isinstance(entry, dict):
+        return False
+    try:
+        ok = (isinstance(entry["name"], str) and isinstance(entry["size"], int)
+              and isinstance(entry["sha256"], str) and entry["state"] in ("ok", "corrupt"))
+        members = entry.get("members", {})
+        return ok and isinstance(members, dict) and all(
+            isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)
+            for value in members.values())
+    except (KeyError, TypeError):
+        return False
 
 
 def _write_manifest(data_dir: Path, files: dict[str, dict[str, Any]]) -> None:
+    """Replace the manifest atomically (the caller holds the manifest lock)."""
     path = data_dir / MANIFEST_NAME
+    if isinstance(_read_manifest(path), Exception):
+        os.replace(path, path.with_name(MANIFEST_NAME + ".corrupt"))
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps({"version": 1, "files": files}, indent=1, sort_keys=True),
                          encoding="utf-8")
@@ -398,11 +456,9 @@ def _write_manifest(data_dir: Path, files: dict[str, dict[str, Any]]) -> None:
 
 def _record(data_dir: Path, row: RemoteFile, path: Path,
             members: dict[str, list[int]] | None) -> None:
-    from pooch import file_hash
-
     entry: dict[str, Any] = {
         "name": row.name, "url": row.url(), "size": path.stat().st_size,
-        "sha256": file_hash(str(path), alg="sha256"),
+        "sha256": digest(path, "sha256"), "checks": VERIFIED,
         "pinned_by": "registry" if row.md5 else "first verified download", "state": "ok",
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
@@ -414,22 +470,15 @@ def _record(data_dir: Path, row: RemoteFile, path: Path,
         _write_manifest(data_dir, files)
 
 
-def _size_of(path: Path) -> int | None:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return None
-
-
 def _members_present(data_dir: Path, entry: dict[str, Any]) -> bool:
-    return all(_size_of(data_dir / path) == size
-               for path, (size, _crc) in entry.get("members", {}).items())
+    return bool(entry.get("members")) and all(
+        size_of(data_dir / path) == size for path, (size, _crc) in entry["members"].items())
 
 
 def _entry_problem(data_dir: Path, local_path: str, entry: dict[str, Any]) -> str:
     if "members" in entry:
         for path, (size, crc) in entry["members"].items():
-            found = _size_of(data_dir / path)
+            found = size_of(data_dir / path)
             if found is None:
                 return f"member {path} is missing"
             if found != size:
@@ -437,14 +486,12 @@ def _entry_problem(data_dir: Path, local_path: str, entry: dict[str, Any]) -> st
             if _crc32(data_dir / path) != crc:
                 return f"member {path} fails its CRC check"
         return ""
-    from pooch import file_hash
-
-    found = _size_of(data_dir / local_path)
+    found = size_of(data_dir / local_path)
     if found is None:
         return "file is missing"
     if found != entry["size"]:
         return f"file has {found} bytes, expected {entry['size']}"
-    if file_hash(str(data_dir / local_path), alg="sha256") != entry["sha256"]:
+    if digest(data_dir / local_path, "sha256") != entry["sha256"]:
         return "SHA-256 differs from the one recorded at download"
     return ""
 
@@ -458,12 +505,13 @@ def _crc32(path: Path) -> int:
 
 
 def _not_found(row: RemoteFile, where: Path, command: str,
-               entry: dict[str, Any] | None) -> DataNotFoundError:
+               entry: dict[str, Any] | None, data_dir: Path) -> DataNotFoundError:
     how = f"`{command}`" if command else "the matching brainfeat.fetch* function"
     if entry is None:
         state = "is not in the local cache"
-    elif entry.get("state") == "ok":
-        state = "is in the local cache but some of its files are missing or changed"
+    elif entry["state"] == "ok":
+        problem = _entry_problem(data_dir, row.local_path, entry) or "a file changed"
+        state = f"is in the local cache but damaged ({problem})"
     else:
         state = "was marked corrupt by `brainfeat verify-cache`"
     return DataNotFoundError(

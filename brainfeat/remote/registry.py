@@ -9,30 +9,41 @@ Rows come from packaged tables, never from code branches:
   hashes are known, and every ``*_events.tsv`` derived from the catalog's run table) and the
   image files of ``_data/ds001246-annex-keys.tsv`` with their size and MD5.
 
-A row's URL is ``<base>/<remote_path>`` where the base of each source can be replaced with
-``BRAINFEAT_MIRRORS`` (see :func:`brainfeat.config.mirrors`).
+A row's URLs are ``<base>/<remote_path>`` for each base of its source, tried in order: the
+source's own base, then its fallbacks (figshare's download endpoints are fragile; see
+docs/data-access.md). ``BRAINFEAT_MIRRORS`` replaces them (see :func:`brainfeat.config.mirrors`);
+several bases of one source are separated by spaces and tried in order.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatch
 from functools import cache
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from brainfeat.catalog import (
     Catalog, Kind, Network, Split, Subject, default_catalog, read_packaged_table)
-from brainfeat.config import MIRRORS_ENV, mirrors
-from brainfeat.errors import UnknownNameError
+from brainfeat.config import MIRRORS_ENV, PINS_ENV, mirrors
+from brainfeat.errors import DataNotFoundError, UnknownNameError
 
-__all__ = ["SOURCES", "Check", "Registry", "RemoteFile", "bids_subject", "default_registry",
-           "layer_archive_name"]
+__all__ = ["FALLBACKS", "SOURCES", "Check", "Registry", "RemoteFile", "archive_members",
+           "bids_subject", "default_registry", "layer_archive_name", "parse_layer_archive_name"]
 
 #: Default base URL of each source.
 SOURCES = {
     "figshare": "https://ndownloader.figshare.com",
     "openneuro": "https://s3.amazonaws.com/openneuro.org/ds001246",
+}
+
+#: Further endpoints tried in order when a source's base fails, as templates of
+#: ``{path}`` (the remote path) and ``{file}`` (its last component, a figshare file id).
+FALLBACKS = {
+    "figshare": ("https://api.figshare.com/v2/file/download/{file}",
+                 "https://figshare.com/ndownloader/{path}"),
 }
 
 #: Structural check applied to a downloaded file before it is accepted.
@@ -72,7 +83,11 @@ class RemoteFile:
     check: Check
 
     def url(self) -> str:
-        """The download URL, honouring ``BRAINFEAT_MIRRORS``."""
+        """The first download URL, honouring ``BRAINFEAT_MIRRORS``."""
+        return self.urls()[0]
+
+    def urls(self) -> list[str]:
+        """Every download URL, in the order they are tried, honouring ``BRAINFEAT_MIRRORS``."""
         overrides = mirrors()
         unknown = sorted(set(overrides) - set(SOURCES))
         if unknown:
@@ -80,8 +95,13 @@ class RemoteFile:
                 f"{MIRRORS_ENV} names unknown source(s) {', '.join(map(repr, unknown))}: "
                 f"expected {', '.join(map(repr, SOURCES))}. Fix the spelling so the mirror "
                 "is used instead of the original server.")
-        base = overrides.get(self.source, SOURCES[self.source]).rstrip("/")
-        return f"{base}/{self.remote_path}"
+        if self.source in overrides:
+            return [f"{base.rstrip('/')}/{self.remote_path}"
+                    for base in overrides[self.source].split()]
+        file = self.remote_path.rsplit("/", 1)[-1]
+        return [f"{SOURCES[self.source]}/{self.remote_path}", *(
+            template.format(path=self.remote_path, file=file)
+            for template in FALLBACKS.get(self.source, ()))]
 
 
 def bids_subject(path: str) -> str | None:
@@ -100,6 +120,63 @@ def bids_subject(path: str) -> str | None:
 def layer_archive_name(kind: Kind | str, network: Network | str, layer: str) -> str:
     """Published zip name of one layer: ``decodedDNN-<kind>-<net>-<layer>.zip``."""
     return f"decodedDNN-{Kind.parse(kind).value}-{Network.parse(network).value}-{layer}.zip"
+
+
+def parse_layer_archive_name(name: str) -> tuple[Kind, Network, str] | None:
+    """``(kind, network, layer)`` of a layer's zip name, or None for other names.
+
+    Examples
+    --------
+    >>> parse_layer_archive_name("decodedDNN-true-AlexNet-fc8.zip")
+    (<Kind.TRUE: 'true'>, <Network.ALEXNET: 'AlexNet'>, 'fc8')
+    """
+    parts = name.removesuffix(".zip").split("-", 3)
+    if len(parts) != 4 or parts[0] != "decodedDNN" or not name.endswith(".zip"):
+        return None
+    return Kind.parse(parts[1]), Network.parse(parts[2]), parts[3]
+
+
+def published_path(kind: Kind | str, network: Network | str, layer: str,
+                   subject: Subject | None = None, image: str | None = None) -> PurePosixPath:
+    """Path of one published file relative to the ``decodedDNN/`` folder.
+
+    Parameters
+    ----------
+    kind, network, layer : the result; ``layer`` is written as given.
+    subject : Subject, optional
+        Required for decoded, accuracy and rank; must be None for true.
+    image : str, optional
+        Stimulus name; required for decoded and true.
+
+    Examples
+    --------
+    >>> str(published_path("true", "AlexNet", "fc8", image="n01443537_22563"))
+    'true/AlexNet/fc8/true-AlexNet-fc8-n01443537_22563.mat'
+    """
+    kind, network = Kind.parse(kind), Network.parse(network)
+    folder = PurePosixPath(kind.value, network.value, layer)
+    stem = f"{kind.value}-{network.value}-{layer}"
+    if kind is Kind.TRUE:
+        return folder / f"{stem}-{image}.mat"
+    if subject is None:
+        raise UnknownNameError(
+            f"{kind.value} files are per subject: pass subject='S1' ... 'S5' or 'Averaged'.")
+    if kind is Kind.DECODED:
+        return folder / subject.name / f"{stem}-{subject.name}-{image}.mat"
+    return folder / f"{stem}-{subject.name}.mat"
+
+
+def archive_members(kind: Kind | str, network: Network | str, layer: str,
+                    catalog: Catalog) -> frozenset[str]:
+    """Every file the zip of one (kind, network, layer) holds, below ``decodedDNN/``.
+
+    Derived from the catalog: its subjects (and ``Averaged``) and its 50 test images.
+    """
+    kind = Kind.parse(kind)
+    subjects = catalog.subjects_for(kind) or (None,)
+    images = catalog.test_image_ids if kind.per_image else (None,)
+    return frozenset(published_path(kind, network, layer, subject, image).as_posix()
+                     for subject in subjects for image in images)
 
 
 class Registry:
@@ -218,7 +295,41 @@ def _openneuro_rows(catalog: Catalog) -> list[RemoteFile]:
     return rows
 
 
-@cache
 def default_registry() -> Registry:
-    """The registry of every published remote file (read once from packaged tables)."""
-    return Registry([*_figshare_rows(), *_openneuro_rows(default_catalog())])
+    """The registry of every published remote file (read once from packaged tables).
+
+    Where ``BRAINFEAT_PINS`` names a table of ``name``, ``size`` and ``md5`` (as
+    ``brainfeat demo --serve`` writes for its SYNTHETIC mirror), its rows replace the sizes
+    and MD5s of the files they name.
+    """
+    pins = os.environ.get(PINS_ENV, "").strip()
+    return _registry(pins, os.stat(pins).st_mtime_ns if pins and os.path.isfile(pins) else 0)
+
+
+@cache
+def _registry(pins: str, _mtime: int) -> Registry:
+    rows = [*_figshare_rows(), *_openneuro_rows(default_catalog())]
+    return Registry(_repinned(rows, pins) if pins else rows)
+
+
+def _repinned(rows: list[RemoteFile], pins: str) -> list[RemoteFile]:
+    """``rows`` with the sizes and MD5s of the ``BRAINFEAT_PINS`` table ``pins``."""
+    try:
+        header, *lines = [line.split("\t") for line in
+                          Path(pins).read_text(encoding="utf-8").splitlines() if line.strip()]
+        table = {line[0]: (int(line[1]), line[2]) for line in lines}
+        if header != ["name", "size", "md5"]:
+            raise ValueError(f"header {header}")
+    except (OSError, UnicodeDecodeError, ValueError, IndexError) as error:
+        raise DataNotFoundError(
+            f"${PINS_ENV}={pins} cannot be read as a pins table ({error}): expected a file of "
+            "tab-separated name, size, md5 lines under that header, such as the pins.tsv of "
+            "`brainfeat demo --serve`; unset it to use the published pins.") from None
+    unknown = sorted(set(table) - {row.name for row in rows})
+    if unknown:
+        raise UnknownNameError(
+            f"${PINS_ENV}={pins} pins {len(unknown)} file(s) the registry does not know, e.g. "
+            f"{unknown[0]!r}: expected registry names ('Subject1.h5', 'ds001246/<path>'); "
+            "write the table again or unset it.")
+    return [replace(row, size=table[row.name][0], md5=table[row.name][1])
+            if row.name in table else row for row in rows]
