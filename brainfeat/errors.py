@@ -34,3 +34,16 @@ class FormatError(BrainfeatError, ValueError):
 
 class UnsafeArchiveError(BrainfeatError, ValueError):
     """A zip archive holds a member whose path escapes the extraction folder."""
+
+
+class ShapeMismatchError(BrainfeatError, ValueError):
+    """Arrays that should line up do not: images, units or candidate widths differ."""
+
+
+class InvalidValueError(BrainfeatError, ValueError):
+    """An argument of the right kind whose value is out of range (a zero batch size, a
+    negative penalty, a non-finite tolerance) or of a type brainfeat cannot use."""
+
+
+class OutputLockedError(BrainfeatError, BlockingIOError):
+    """Another process is writing the same output file (it holds the file's lock)."""

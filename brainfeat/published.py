@@ -18,23 +18,26 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from brainfeat.catalog import (
-    Catalog, Kind, LayerInfo, Network, Subject, SubjectLike, default_catalog)
-from brainfeat.errors import DataNotFoundError, FormatError, UnknownNameError
+    Catalog, Kind, LayerInfo, Network, Subject, SubjectLike, resolve_catalog)
+from brainfeat.errors import (
+    DataNotFoundError, FormatError, ShapeMismatchError, UnknownNameError)
 from brainfeat.io.mat import read_mat_array
+from brainfeat.remote.registry import published_path
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas
     import xarray
 
 __all__ = [
     "FeatureSet", "UnitScores", "load", "load_accuracy", "load_features", "load_rank",
-    "published_path", "variable_name",
+    "published_path", "read_image_features", "variable_name",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -86,15 +89,45 @@ class FeatureSet:
         return self.values.reshape((self.n_images, *self.unit_shape))
 
     def to_xarray(self) -> "xarray.DataArray":
-        """A labelled ``xarray.DataArray`` with dims ``image`` and ``unit``."""
-        import xarray
+        """A labelled ``xarray.DataArray``: ``(image, channel, y, x)`` or ``(image, unit)``.
 
-        return xarray.DataArray(
-            self.values, dims=("image", "unit"),
-            coords={"image": list(self.image_ids), "unit": np.arange(self.n_units)},
-            name=f"{self.kind.value}-{self.network.value}-{self.layer}",
-            attrs=_attrs(self),
-        )
+        See :func:`brainfeat.exports.to_xarray`.
+        """
+        from brainfeat.exports import to_xarray
+
+        return to_xarray(self)
+
+    def to_frame(self) -> "pandas.DataFrame":
+        """A long table, one row per (image, unit); see :func:`brainfeat.exports.to_frame`."""
+        from brainfeat.exports import to_frame
+
+        return to_frame(self)
+
+    def with_values(self, values: np.ndarray) -> "FeatureSet":
+        """The same images, units and labels with new ``values`` (e.g. z-scored features).
+
+        ``fs.values -= m`` fails because the result is frozen; write
+        ``fs.with_values(fs.values - m)`` instead.
+
+        Parameters
+        ----------
+        values : array-like, shape (n_images, n_units) or (n_images, *unit_shape)
+
+        Returns
+        -------
+        FeatureSet
+            A new result holding ``values`` as ``(n_images, n_units)``, not copied when
+            already of that shape.
+        """
+        return replace(self, values=_matching_values(self, values))
+
+    def copy(self) -> "FeatureSet":
+        """A result with a writable copy of ``values`` (independent of this one)."""
+        return replace(self, values=self.values.copy())
+
+    def __repr__(self) -> str:
+        return (f"<FeatureSet {_title(self)}: {self.n_images} images x {self.n_units} units "
+                f"{self.unit_shape} {self.values.dtype}>")
 
     def summary(self) -> str:
         """One line describing this result."""
@@ -135,12 +168,31 @@ class UnitScores:
         return self.values.reshape(self.unit_shape)
 
     def to_xarray(self) -> "xarray.DataArray":
-        """A labelled ``xarray.DataArray`` with dim ``unit``."""
-        import xarray
+        """A labelled ``xarray.DataArray``: dims ``(channel, y, x)`` or ``(unit,)``.
 
-        return xarray.DataArray(
-            self.values, dims=("unit",), coords={"unit": np.arange(self.n_units)},
-            name=f"{self.kind.value}-{self.network.value}-{self.layer}", attrs=_attrs(self))
+        See :func:`brainfeat.exports.to_xarray`.
+        """
+        from brainfeat.exports import to_xarray
+
+        return to_xarray(self)
+
+    def to_frame(self) -> "pandas.DataFrame":
+        """A long table, one row per unit; see :func:`brainfeat.exports.to_frame`."""
+        from brainfeat.exports import to_frame
+
+        return to_frame(self)
+
+    def with_values(self, values: np.ndarray) -> "UnitScores":
+        """The same units and labels with new ``values``: ``(n_units,)`` or ``unit_shape``."""
+        return replace(self, values=_matching_values(self, values))
+
+    def copy(self) -> "UnitScores":
+        """A result with a writable copy of ``values`` (independent of this one)."""
+        return replace(self, values=self.values.copy())
+
+    def __repr__(self) -> str:
+        return (f"<UnitScores {_title(self)}: {self.n_units} units {self.unit_shape} "
+                f"{self.values.dtype}>")
 
     def summary(self) -> str:
         """One line describing this result."""
@@ -156,11 +208,16 @@ def _title(result: FeatureSet | UnitScores) -> str:
     return f"{result.kind.value} {result.network.value} {result.layer}{who}"
 
 
-def _attrs(result: FeatureSet | UnitScores) -> dict[str, Any]:
-    return {"network": result.network.value, "layer": result.layer, "kind": result.kind.value,
-            "subject": result.subject.name if result.subject is not None else "",
-            "unit_shape": list(result.unit_shape),
-            "citation": "Horikawa et al. (2019) Sci Data 6:190012, doi:10.1038/sdata.2019.12"}
+def _matching_values(result: FeatureSet | UnitScores, values: np.ndarray) -> np.ndarray:
+    """``values`` flattened to the shape of ``result.values``; a ShapeMismatchError otherwise."""
+    values = np.asarray(values)
+    leading = result.values.shape[:-1]
+    if values.shape[:len(leading)] != leading or values.size != result.values.size:
+        raise ShapeMismatchError(
+            f"new values of shape {values.shape} do not fit {_title(result)}: expected "
+            f"{result.values.shape} or {(*leading, *result.unit_shape)}; keep one row per "
+            "image and one column per unit.")
+    return values.reshape(result.values.shape)
 
 
 # ----------------------------------------------------------------------------------------
@@ -170,36 +227,6 @@ def _attrs(result: FeatureSet | UnitScores) -> dict[str, Any]:
 def variable_name(kind: Kind | str) -> str:
     """The .mat variable holding data of ``kind`` (``feat``, ``accuracy`` or ``rank``)."""
     return _VARIABLES[Kind.parse(kind)]
-
-
-def published_path(kind: Kind | str, network: Network | str, layer: str,
-                   subject: Subject | None = None, image: str | None = None) -> PurePosixPath:
-    """Path of one published file relative to the ``decodedDNN/`` folder.
-
-    Parameters
-    ----------
-    kind, network, layer : the result; ``layer`` is written as given.
-    subject : Subject, optional
-        Required for decoded, accuracy and rank; must be None for true.
-    image : str, optional
-        Stimulus name; required for decoded and true.
-
-    Examples
-    --------
-    >>> str(published_path("true", "AlexNet", "fc8", image="n01443537_22563"))
-    'true/AlexNet/fc8/true-AlexNet-fc8-n01443537_22563.mat'
-    """
-    kind, network = Kind.parse(kind), Network.parse(network)
-    folder = PurePosixPath(kind.value, network.value, layer)
-    stem = f"{kind.value}-{network.value}-{layer}"
-    if kind is Kind.TRUE:
-        return folder / f"{stem}-{image}.mat"
-    if subject is None:
-        raise UnknownNameError(
-            f"{kind.value} files are per subject: pass subject='S1' ... 'S5' or 'Averaged'.")
-    if kind is Kind.DECODED:
-        return folder / subject.name / f"{stem}-{subject.name}-{image}.mat"
-    return folder / f"{stem}-{subject.name}.mat"
 
 
 # ----------------------------------------------------------------------------------------
@@ -234,7 +261,7 @@ def load_features(kind: Kind | str, network: Network | str, layer: str,
     FeatureSet
         ``values`` is float32 ``(n_images, n_units)``, rows in published image order.
     """
-    catalog = catalog or default_catalog()
+    catalog = resolve_catalog(catalog)
     kind = Kind.parse(kind)
     if not kind.per_image:
         raise UnknownNameError(
@@ -245,9 +272,8 @@ def load_features(kind: Kind | str, network: Network | str, layer: str,
     folder = _fetch_folder(kind, info, data_dir, download, progress, catalog)
     values = np.empty((len(catalog.test_image_ids), info.n_units), dtype=np.float32)
     for row, image in enumerate(catalog.test_image_ids):
-        path = _local(folder, published_path(kind, info.network, info.name, who, image))
         # Fill the preallocated row in place: the file's array is the only transient copy.
-        grid = _unit_grid(read_mat_array(path, variable_name(kind)), info, path)
+        grid = read_image_features(folder, kind, info, who, image)
         np.copyto(values[row].reshape(info.unit_shape), grid, casting="same_kind")
         del grid  # freed before the next file is read
     return FeatureSet(values=values, image_ids=catalog.test_image_ids,
@@ -322,7 +348,7 @@ def _load_scores(kind: Kind, network: Network | str, layer: str,
                  subject: SubjectLike | None, *, data_dir: PathLike | None = None,
                  download: bool = True, progress: bool = True,
                  catalog: Catalog | None = None) -> UnitScores:
-    catalog = catalog or default_catalog()
+    catalog = resolve_catalog(catalog)
     info = catalog.layer(network, layer)
     who = _subject_for(kind, subject, catalog)
     folder = _fetch_folder(kind, info, data_dir, download, progress, catalog)
@@ -346,6 +372,32 @@ def _subject_for(kind: Kind, subject: SubjectLike | None, catalog: Catalog) -> S
         valid = ", ".join(s.name for s in catalog.subjects_for(kind))
         raise UnknownNameError(f"{kind.value} files are per subject: pass subject= one of {valid}.")
     return catalog.subject(subject)
+
+
+def read_image_features(folder: Path, kind: Kind, info: LayerInfo, subject: Subject | None,
+                        image: str) -> np.ndarray:
+    """One image's decoded or true features of one layer, read from a fetched layer folder.
+
+    Parameters
+    ----------
+    folder : Path
+        The folder :func:`brainfeat.fetch` returned for ``kind`` and the layer.
+    kind : Kind
+        ``Kind.DECODED`` or ``Kind.TRUE``.
+    info : LayerInfo
+    subject : Subject or None
+        None for true features.
+    image : str
+        Stimulus name of a test image.
+
+    Returns
+    -------
+    numpy.ndarray, shape ``info.unit_shape``
+        As stored (float32 or float64), possibly a strided view; only this image is read,
+        so a dataset can read one sample at a time.
+    """
+    path = _local(folder, published_path(kind, info.network, info.name, subject, image))
+    return _unit_grid(read_mat_array(path, variable_name(kind)), info, path)
 
 
 def _fetch_folder(kind: Kind, info: LayerInfo, data_dir: PathLike | None, download: bool,

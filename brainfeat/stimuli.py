@@ -26,8 +26,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cache
+from numbers import Real
 
 from brainfeat.catalog import read_packaged_table
 from brainfeat.errors import FormatError, UnknownNameError
@@ -50,8 +51,12 @@ __all__ = [
 ]
 
 MICRO = 1_000_000
-_NAME = re.compile(r"n(\d{8})_(\d{1,6})")
-_SYNSET = re.compile(r"n(\d{8})")
+# A stimulus id as text: the synset number, optionally '.' and one to six digits.
+_ID_TEXT = re.compile(r"[0-9]{1,8}(\.[0-9]{1,6})?")
+# A category as a number: the synset number, possibly written as a float ('2690373.0').
+_CATEGORY_TEXT = re.compile(r"([0-9]{1,8})(\.0*)?")
+_NAME = re.compile(r"n([0-9]{8})_([0-9]{1,6})")
+_SYNSET = re.compile(r"n([0-9]{8})")
 
 
 def name_to_micro(name: str) -> int:
@@ -106,26 +111,25 @@ def id_to_micro(stimulus_id: float | int | str) -> int:
     Raises
     ------
     FormatError
-        If the value is not a finite number or has digits beyond the sixth decimal.
+        If text is not plain decimal digits (``"-1"``, ``"1_000"``, ``"1e3"``, ``"1970164."``
+        are refused), a number is negative, not finite, from 10**8 up, or not a whole
+        number of millionths, or the value is neither text nor a real number.
     """
     if isinstance(stimulus_id, str):
-        try:
-            value = Decimal(stimulus_id.strip())
-        except InvalidOperation:
+        text = stimulus_id.strip()
+        if not _ID_TEXT.fullmatch(text):
             raise FormatError(
-                f"Cannot read stimulus id {stimulus_id!r}: expected a number such as "
-                "'3626115.019498' (synset number, '.', six-digit image number)."
-            ) from None
-        scaled = value * MICRO
-        if not value.is_finite() or scaled != scaled.to_integral_value():
-            raise FormatError(
-                f"Stimulus id {stimulus_id!r} has more than six decimals: expected "
-                "'<synset>.<six-digit image number>'."
-            )
-        return int(scaled)
+                f"Cannot read stimulus id {stimulus_id!r}: expected decimal digits such as "
+                "'3626115.019498' (synset number below 10**8, '.', up to six digits of image "
+                "number) or a synset number alone.")
+        return int(Decimal(text) * MICRO)
+    if isinstance(stimulus_id, bool) or not isinstance(stimulus_id, Real):
+        raise FormatError(f"Stimulus id {stimulus_id!r} is a {type(stimulus_id).__name__}: "
+                          "expected a number such as 3626115.019498 or its decimal text.")
     value_f = float(stimulus_id)
-    if not math.isfinite(value_f) or value_f < 0:
-        raise FormatError(f"Stimulus id {stimulus_id!r} is not a finite non-negative number.")
+    if not math.isfinite(value_f) or not 0 <= value_f < 10**8:
+        raise FormatError(f"Stimulus id {stimulus_id!r} is not a finite number from 0 to "
+                          "10**8 (synset number, '.', six-digit image number).")
     micro = round(value_f * MICRO)
     if abs(value_f * MICRO - micro) > 1e-3:
         raise FormatError(
@@ -151,17 +155,13 @@ def category_name(category: int | float | str) -> str:
     text = str(category).strip()
     if _SYNSET.fullmatch(text):
         return text
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        value = None
-    if value is None or not value.is_finite() or value != value.to_integral_value() \
-            or not 0 < value < 10**8:
+    match = _CATEGORY_TEXT.fullmatch(text)
+    if isinstance(category, bool) or match is None or int(match.group(1)) == 0:
         raise FormatError(
             f"Cannot read category {category!r}: expected a synset such as 'n02690373' or "
             "its number 2690373."
         )
-    return f"n{int(value):08d}"
+    return f"n{int(match.group(1)):08d}"
 
 
 @dataclass(frozen=True)

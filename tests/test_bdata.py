@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from brainfeat.errors import DataNotFoundError, FormatError, UnknownNameError
+from brainfeat.errors import DataNotFoundError, FormatError, InvalidValueError, UnknownNameError
 from brainfeat.io.bdata import BData, BDataBuilder, read_bdata, read_bdata_metadata, write_bdata
 
 GOLDEN = Path(__file__).parent / "golden" / "bdata"
@@ -68,6 +68,33 @@ def test_every_flavour_reads_back_the_same_content(tmp_path, flavour):
     assert (again.keys, again.descriptions) == (original.keys, original.descriptions)
 
 
+def _square(n_samples: int, n_voxels: int, extra_keys: int) -> BData:
+    """A BData with ``n_voxels + 1`` columns and ``2 + extra_keys`` keys, distinct values."""
+    builder = BDataBuilder()
+    builder.add(np.arange(n_samples * n_voxels, dtype=float).reshape(n_samples, n_voxels), "VoxelData")
+    builder.add(100.0 + np.arange(n_samples), "Label")
+    for i in range(extra_keys):
+        builder.add_metadata(f"ROI_{i}", np.arange(n_voxels) % 2, "", where="VoxelData")
+    return builder.build()
+
+
+@pytest.mark.parametrize("flavour", ["bdpy", "legacy", "matlab", "matlab-references"])
+@pytest.mark.parametrize("shape", [pytest.param((5, 4, 1), id="samples=columns"),
+                                   pytest.param((3, 2, 1), id="samples=columns=keys"),
+                                   pytest.param((4, 2, 1), id="columns=keys")])
+def test_square_files_are_read_in_their_own_orientation(tmp_path, flavour, shape):
+    original = _square(*shape)
+    path = tmp_path / "square.h5"
+    if flavour == "matlab-references":
+        _matlab_style(path, original)
+    else:
+        write_bdata(path, original, flavour=flavour)
+    again = read_bdata(path)
+    np.testing.assert_array_equal(again.dataset, original.dataset)
+    np.testing.assert_array_equal(again.values, original.values)
+    np.testing.assert_array_equal(again.get("Label")[:, 0], 100.0 + np.arange(shape[0]))
+
+
 @pytest.mark.parametrize("flavour", ["bdpy", "matlab"])
 def test_reading_some_rows_and_columns(tmp_path, flavour):
     rng = np.random.default_rng(0)
@@ -87,6 +114,14 @@ def test_reading_some_rows_and_columns(tmp_path, flavour):
     assert part.get("ROI_X").shape == (rows.sum(), columns.sum())
     unsorted = read_bdata(path, rows=[600, 3, 300], columns=[40, 0])  # come back in file order
     np.testing.assert_array_equal(unsorted.dataset, full.dataset[[3, 300, 600]][:, [0, 40]])
+
+
+@pytest.mark.parametrize("selection", [{"rows": [700]}, {"rows": [-1]}, {"columns": [0.5]},
+                                       {"columns": [[0, 1]]}])
+def test_selections_outside_the_file_are_refused(tmp_path, selection):
+    path = write_bdata(tmp_path / "Subject1.h5", read_bdata(GOLDEN / "bdpy_god_like.h5"))
+    with pytest.raises(InvalidValueError, match=f"{path}: (row|column) indices must be integers"):
+        read_bdata(path, **selection)
 
 
 def test_builder_marks_blocks_like_bdpy():
@@ -115,7 +150,7 @@ def test_errors_name_the_file_and_what_was_expected(tmp_path):
     bad = read_bdata(GOLDEN / "bdpy_god_like.h5")
     broken = BData(bad.dataset[:, :-1], bad.keys, bad.descriptions, bad.values)
     write_bdata(tmp_path / "broken.h5", broken)
-    with pytest.raises(FormatError, match=r"dataset of shape \(12, 9\) does not match the 10 columns"):
+    with pytest.raises(FormatError, match=r"value array of shape \(9, 10\) and a dataset of shape \(12, 9\): expected"):
         read_bdata(tmp_path / "broken.h5")
     with pytest.raises(UnknownNameError, match="no metadata key 'ROI_V9'.*VoxelData"):
         bad.metadata("ROI_V9")

@@ -8,19 +8,16 @@ import shutil
 from pathlib import Path
 
 import pytest
+from _data import DS001246 as DS
 
 from brainfeat import bids
 from brainfeat.bids.layout import preprocessed_bold_path
 from brainfeat.errors import DataNotFoundError, FormatError
 
-DS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ds001246"
-
 
 @pytest.fixture(scope="session")
 def tree(tmp_path_factory) -> Path:
     """The real TSV/JSON of sub-01 and sub-02; images 0-byte (sub-01) or broken links (sub-02)."""
-    if not DS.is_dir():
-        pytest.skip(f"{DS} is absent (the shared data folder is not beside the repo)")
     root = tmp_path_factory.mktemp("ds001246")
     shutil.copytree(DS, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("annex-keys.tsv"))
     with (DS / "annex-keys.tsv").open() as keys:
@@ -63,6 +60,15 @@ def test_the_index_is_cached_in_the_data_folder(tree, tmp_path):
     assert len(cached) == 1 and any(cached[0].iterdir())
     again = bids.open(tree, data_dir=tmp_path)
     assert again.subjects == ["01", "02"]
+
+
+def test_a_damaged_cached_index_is_rebuilt(tree, tmp_path):
+    first = bids.open(tree, data_dir=tmp_path)
+    for path in (tmp_path / "bids-index").rglob("*"):
+        if path.is_file():
+            path.write_bytes(b"not an index" * 100)
+    again = bids.open(tree, data_dir=tmp_path)
+    assert again.events_files("S1", "test") == first.events_files("S1", "test")
 
 
 def test_a_folder_without_dataset_description_is_refused(tmp_path):

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from _data import DS001246 as DS
 
 from brainfeat.bids import check_design, load_events
 from brainfeat.catalog import Split
 
-DS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ds001246"
-
 
 @pytest.fixture(scope="module")
 def events():
-    if not DS.is_dir():
-        pytest.skip(f"{DS} is absent (the shared data folder is not beside the repo)")
     return {(s, split): load_events(s, split, root=DS)
             for s in ("S1", "S2") for split in ("train", "test", "imagery")}
 
@@ -81,8 +76,6 @@ def test_an_imagery_run_with_a_repeated_category_is_reported(events):
 def test_cli_design_check_exit_codes(tmp_path, capsys):
     from brainfeat.cli import main
 
-    if not DS.is_dir():
-        pytest.skip(f"{DS} is absent")
     assert main(["design-check", "S1", "--root", str(DS)]) == 0
     printed = capsys.readouterr().out
     assert printed.count("design holds") == 3 and "1750 blocks, 175 one-back repeats" in printed

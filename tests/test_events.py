@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from _data import DS001246 as DS
+from _data import EVENT_SCHEMAS as SCHEMAS
 
 import brainfeat
 from brainfeat.bids import read_events
@@ -15,16 +17,7 @@ from brainfeat.demo.server import serve_folder
 from brainfeat.errors import DataNotFoundError, FormatError, UnknownNameError
 from brainfeat.stimuli import id_to_micro, name_to_micro
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-DS = SHARED / "ds001246"
-SCHEMAS = SHARED / "ds001246-event-schemas"
 RUN = "sub-01_ses-perceptionTraining01_task-perception_run-01_events"
-
-
-def _need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} is absent (the shared data folder is not beside the repo)")
-    return path
 
 
 def _raw(path: Path) -> pd.DataFrame:
@@ -32,13 +25,11 @@ def _raw(path: Path) -> pd.DataFrame:
 
 
 def _all_real_tables() -> list[Path]:
-    return sorted(DS.glob("sub-*/ses-*/func/*_events.tsv")) if DS.is_dir() else []
+    return sorted(DS.glob("sub-*/ses-*/func/*_events.tsv"))
 
 
 def test_every_real_table_of_both_subjects_reads_and_keeps_its_content():
     tables = _all_real_tables()
-    if not tables:
-        pytest.skip(f"{DS} is absent (the shared data folder is not beside the repo)")
     assert len(tables) == 2 * (24 + 35 + 20)
     for path in tables:
         events = read_events(path)
@@ -65,8 +56,8 @@ def test_every_real_table_of_both_subjects_reads_and_keeps_its_content():
 
 @pytest.mark.parametrize("schema", ["image_file", "stim_file", "stim_id"])
 def test_historical_releases_give_the_same_events_as_the_current_one(schema):
-    old = read_events(_need(SCHEMAS / f"{RUN}.{schema}.tsv"))
-    new = read_events(_need(DS / "sub-01/ses-perceptionTraining01/func" / f"{RUN}.tsv"))
+    old = read_events(SCHEMAS / f"{RUN}.{schema}.tsv")
+    new = read_events(DS / "sub-01/ses-perceptionTraining01/func" / f"{RUN}.tsv")
     same = ["subject", "session", "task", "run", "onset", "duration", "trial_no", "event_type",
             "stimulus_name", "stimulus_id", "category"]
     pd.testing.assert_frame_equal(old[same], new[same])
@@ -145,6 +136,27 @@ MALFORMED = {
                                  r"column 'category_id'.*imagined category"),
     "fractional trial": ("onset|duration|trial_no|event_type\n0|33|1.5|rest\n", r"column 'trial_no'.*an integer"),
     "empty file": ("", "Cannot read event table"),
+    # each a value once read silently wrong (issue 9 readers, issue 13 survivor 7)
+    "n/a onset": ("onset|duration|trial_no|event_type\nn/a|33|1|rest\n", r"column 'onset', line 2: .*'n/a'.*every row"),
+    "negative duration": ("onset|duration|trial_no|event_type\n0|-3|1|rest\n", r"column 'duration'.*'-3'.*above 0"),
+    "zero duration": ("onset|duration|trial_no|event_type\n0|0|1|rest\n", r"column 'duration'.*'0'.*above 0"),
+    "negative onset": ("onset|duration|trial_no|event_type\n-1|3|1|rest\n", r"column 'onset'.*'-1'.*at least 0"),
+    "underscored number": ("onset|duration|trial_no|event_type\n0|1_000|1|rest\n", r"column 'duration'.*'1_000'"),
+    "infinite onset": ("onset|duration|trial_no|event_type\ninf|3|1|rest\n", r"column 'onset'.*'inf'"),
+    "trial 0": ("onset|duration|trial_no|event_type\n0|3|0|rest\n", r"column 'trial_no'.*'0'.*at least 1"),
+    "negative stimulus id": ("onset|duration|trial_no|event_type|stim_id\n33|9|2|stimulus|-1\n",
+                             r"column 'stim_id', line 2.*'-1'"),
+    "id ending in a point": ("onset|duration|trial_no|event_type|stim_id\n33|9|2|stimulus|1970164.\n",
+                             r"column 'stim_id', line 2.*'1970164\.'"),
+    "id without image number": ("onset|duration|trial_no|event_type|stim_id\n33|9|2|stimulus|1970164\n",
+                                r"column 'stim_id', line 2.*'1970164'"),
+    "underscored id": ("onset|duration|trial_no|event_type|stim_id\n33|9|2|stimulus|1_970_164.5\n",
+                       r"column 'stim_id', line 2.*'1_970_164.5'"),
+    "cut mid-line": ("onset|duration|trial_no|event_type\n0|33|1|rest\n33|9|2|re", r"middle of a line.*truncated"),
+    "cut mid-number": ("onset|duration|trial_no|event_type\n0|33|1|rest\n33|9|2|rest\n42|1", r"middle of a line"),
+    "short row": ("onset|duration|trial_no|event_type\n0|33|1\n", r"line 2: 3 tab-separated fields, the header has 4"),
+    "long row": ("onset|duration|trial_no|event_type\n0|33|1|rest|x\n", r"line 2: 5 tab-separated fields"),
+    "HTML page": ("<!DOCTYPE html>\n<html><body>Not found</body></html>\n", r"unknown column '<!DOCTYPE html>'"),
 }
 
 
@@ -158,7 +170,6 @@ def test_malformed_tables_name_the_file_and_the_column(tmp_path, case):
 
 
 def test_load_events_joins_all_runs_of_a_split_in_order():
-    _need(DS)
     events = brainfeat.load_events("sub-01", "train", root=DS)
     runs = events[["session", "run"]].drop_duplicates()
     assert len(runs) == 24 and runs.equals(runs.sort_values(["session", "run"]))
@@ -181,7 +192,6 @@ def test_load_events_errors(tmp_path):
 def test_cli_events_summarises_and_writes_the_table(tmp_path, capsys):
     from brainfeat.cli import main
 
-    _need(DS)
     out = tmp_path / "events.tsv"
     assert main(["events", "sub-02", "test", "--root", str(DS), "-o", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -195,7 +205,6 @@ def test_cli_events_summarises_and_writes_the_table(tmp_path, capsys):
 
 def test_load_events_fetches_the_tables_through_the_download_path(monkeypatch, tmp_path):
     """No root: the tables come through brainfeat.fetch_bids from a mirror on 127.0.0.1."""
-    _need(DS)
     with serve_folder(DS) as url:
         monkeypatch.setenv("BRAINFEAT_MIRRORS", f"openneuro={url}")
         fetched = brainfeat.load_events("S2", "imagery", data_dir=tmp_path)

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from brainfeat.catalog import default_catalog  # noqa: E402
 from brainfeat.errors import DataNotFoundError, FormatError  # noqa: E402
-from brainfeat.features.extract import extract  # noqa: E402
+from brainfeat.features.extraction import extract  # noqa: E402
 from brainfeat.features.models import caffe_alexnet  # noqa: E402
 from brainfeat.features.store import read_extracted  # noqa: E402
 

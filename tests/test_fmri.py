@@ -64,7 +64,9 @@ def test_training_split(subject_file):
     assert fmri.stimulus_names == tuple(train)
     assert fmri.runs.tolist() == [1] * 5 + [2] * 5
     assert (fmri.subject, fmri.roi, fmri.split) == (brainfeat.Subject(1), "V1", Split.TRAIN)
-    np.testing.assert_array_equal(fmri.voxel_xyz[:, 1], bdata.metadata("voxel_y")[voxels])
+    expected_xyz = np.stack([bdata.metadata(f"voxel_{a}")[voxels] for a in "xyz"], axis=1)
+    assert len({tuple(column) for column in expected_xyz.T}) == 3  # x, y, z tell apart
+    np.testing.assert_array_equal(fmri.voxel_xyz, expected_xyz)
 
 
 def test_hv4_is_read_from_roi_v4_and_vc_from_roi_vc(subject_file):
@@ -135,6 +137,53 @@ def test_errors(subject_file, tmp_path):
     write_bdata(tmp_path / "few.h5", BData(few.dataset[rows], few.keys, few.descriptions, few.values))
     with pytest.raises(IntegrityError, match="no test sample of n"):
         read_fmri(tmp_path / "few.h5", "S1", "VC", "test", average_repeats=True)
+
+
+def _altered(bdata: BData, *, key: str | None = None, row: int = 0, value: float = np.nan,
+             mark: tuple[str, int, float] | None = None) -> BData:
+    """``bdata`` with one label cell (``key`` at ``row``) or one metadata mark changed."""
+    dataset, values = bdata.dataset.copy(), bdata.values.copy()
+    if key is not None:
+        dataset[row, bdata.columns(key)] = value
+    if mark is not None:
+        name, column, new = mark
+        values[bdata.keys.index(name), column] = new
+    return BData(dataset, bdata.keys, bdata.descriptions, values)
+
+
+FAULTS = {  # case: (change, split, expected message)
+    "NaN run": ({"key": "Run", "row": 3}, "train", r"1 sample\(s\) have a Run that is not a whole"),
+    "fractional run": ({"key": "Run", "row": 3, "value": 1.5}, "train", r"Run .*row 3: 1.5"),
+    "NaN data type": ({"key": "DataType", "row": 12}, "test", r"DataType .*row 12: nan"),
+    "negative id": ({"key": "stimulus_id", "row": 2, "value": -1.0}, "train",
+                    r"sample's stimulus id: Stimulus id -1.0 is not a finite number from 0"),
+    "id without image": ({"key": "stimulus_id", "row": 2, "value": 1970164.0}, "train",
+                         r"id 1970164.0, which names no image"),
+    "ROI mark 2": ({"mark": ("ROI_V1", 2, 2.0)}, "train", r"ROI_V1 marks 1 voxel\(s\) with \[2.0\]"),
+    "ROI mark 0.5": ({"mark": ("ROI_V1", 2, 0.5)}, "train", r"ROI_V1 marks 1 voxel\(s\) with \[0.5\]"),
+    "ROI without voxels": ({"mark": ("ROI_V1", slice(None), 0.0)}, "train", r"ROI_V1 marks no voxel"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAULTS))
+def test_damaged_labels_and_marks_are_refused(subject_file, tmp_path, case):
+    _, bdata, *_ = subject_file
+    change, split, message = FAULTS[case]
+    path = write_bdata(tmp_path / "Subject1.h5", _altered(bdata, **change))
+    with pytest.raises(FormatError, match=message) as error:
+        read_fmri(path, "S1", "V1", split, average_repeats=split == "test")
+    assert str(path) in str(error.value) and "etch" in str(error.value)
+
+
+def test_a_test_image_with_fewer_repeats_is_refused(tmp_path):
+    bdata, *_ = god_like(test_repeats=3)
+    types = bdata.get("DataType")[:, 0]
+    rows = np.ones(len(types), bool)
+    rows[np.flatnonzero(types == 2)[7]] = False  # one image now has 2 repeats, the others 3
+    path = write_bdata(tmp_path / "Subject1.h5",
+                       BData(bdata.dataset[rows], bdata.keys, bdata.descriptions, bdata.values))
+    with pytest.raises(IntegrityError, match=r"have 2 to 3 samples each.*fetch the file again"):
+        read_fmri(path, "S1", "VC", "test", average_repeats=True)
 
 
 def test_load_fmri_checks_names_before_any_download():

@@ -21,3 +21,19 @@ def test_lazy_name_is_defined_in_the_agreed_module(name):
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
         brainfeat.nonexistent  # noqa: B018
+
+
+@pytest.mark.parametrize("package", ["brainfeat", "brainfeat.features"])
+def test_no_submodule_shadows_a_lazy_name(package):
+    """Importing a submodule sets it as the package's attribute: it must not hide a public name."""
+    import importlib
+    import pkgutil
+    import types
+
+    module = importlib.import_module(package)
+    for info in pkgutil.iter_modules(module.__path__):
+        if info.name != "__main__":  # runs the CLI
+            importlib.import_module(f"{package}.{info.name}")
+    for name in module._LAZY:
+        assert not isinstance(getattr(module, name), types.ModuleType), (
+            f"{package}.{name} is a submodule, not the public {name!r}: rename the submodule")

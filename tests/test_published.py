@@ -14,6 +14,7 @@ import brainfeat
 from brainfeat.catalog import AVERAGED, Kind, LayerInfo, Network, Subject
 from brainfeat.demo.replica import replica_catalog
 from brainfeat.errors import DataNotFoundError, FormatError, UnknownNameError
+from brainfeat.exports import unit_dims
 from brainfeat.io.mat import read_mat_array, write_mat_array
 from brainfeat.published import FeatureSet, UnitScores
 
@@ -98,7 +99,7 @@ def test_accessor_contract(served, accessor: str, network: str, layer: str) -> N
         assert result.reshape_units().shape == (result.n_images, *info.unit_shape)
         assert (result.subject is None) == (result.kind is Kind.TRUE)
         labelled = result.to_xarray()
-        assert labelled.dims == ("image", "unit")
+        assert labelled.dims == ("image", *unit_dims(info.unit_shape))  # the unit grid kept
         assert list(labelled["image"].values) == list(catalog.test_image_ids)
         assert np.isfinite(result.values).all()
     else:
@@ -107,7 +108,7 @@ def test_accessor_contract(served, accessor: str, network: str, layer: str) -> N
         assert result.values.shape == (info.n_units,)
         assert result.reshape_units().shape == info.unit_shape
         assert isinstance(result.subject, Subject)
-        assert result.to_xarray().dims == ("unit",)
+        assert result.to_xarray().dims == unit_dims(info.unit_shape)
     assert layer in result.summary()
 
 
@@ -168,7 +169,7 @@ def test_missing_member_is_reported_then_fetched_again(served) -> None:
     kw = dict(data_dir=data_dir, catalog=catalog, progress=False)
     folder = brainfeat.fetch("decoded", "VGG19", "fc8", **kw)
     shutil.rmtree(folder / "S4")
-    with pytest.raises(DataNotFoundError, match=r"decoded-VGG19-fc8.zip .*files are missing"
+    with pytest.raises(DataNotFoundError, match=r"decoded-VGG19-fc8.zip .*damaged \(member .*/S4/.* is missing\)"
                                                 r".*brainfeat fetch decoded VGG19 fc8"):
         brainfeat.load("decoded", "VGG19", "fc8", "S4", download=False, **kw)
     assert brainfeat.load("decoded", "VGG19", "fc8", "S4", **kw).n_images == 50
@@ -203,3 +204,76 @@ def test_published_path_of_a_per_subject_kind_needs_a_subject() -> None:
 
     with pytest.raises(UnknownNameError, match="per subject: pass subject='S1'"):
         published_path("accuracy", "AlexNet", "fc8")
+
+
+# -- readers against files written apart from brainfeat's writer -----------------------
+
+SMALL = {(Network.ALEXNET, "conv1"): (2, 3, 4), (Network.ALEXNET, "fc8"): (7,)}
+
+
+def _image_values(image: str, unit_shape: tuple[int, ...]) -> np.ndarray:
+    """Values that only this image has: its own seed, its own offset."""
+    seed = int(image[1:9]) * 1_000_000 + int(image.split("_")[1])
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=unit_shape) + seed % 997).astype(np.float32)
+
+
+def _write_independently(path: Path, variable: str, array: np.ndarray, flavour: str) -> None:
+    """scipy's savemat (v5), or h5py in MATLAB's column-major order (v7.3): no brainfeat code."""
+    import h5py
+    from scipy.io import savemat
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if flavour == "v5":
+        savemat(path, {variable: array})
+        return
+    matlab = array.reshape(1, -1) if array.ndim == 1 else array  # MATLAB has no 1-D arrays
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset(variable, data=np.ascontiguousarray(matlab.transpose()))
+        handle[variable].attrs["MATLAB_class"] = np.bytes_("single")
+
+
+@pytest.mark.parametrize("flavour", ["v5", "v7.3"])
+@pytest.mark.parametrize("layer", ["conv1", "fc8"])
+@pytest.mark.parametrize("kind", ["decoded", "true"])
+def test_every_row_holds_its_own_image(tmp_path, monkeypatch, flavour, layer, kind) -> None:
+    """A row shifted by one image (or any other misordering) cannot pass."""
+    catalog = replica_catalog(SMALL)
+    info = catalog.layer("AlexNet", layer)
+    folder = tmp_path / kind / "AlexNet" / layer
+    for image in catalog.test_image_ids:
+        name = (f"S1/decoded-AlexNet-{layer}-S1-{image}.mat" if kind == "decoded"
+                else f"true-AlexNet-{layer}-{image}.mat")
+        _write_independently(folder / name, "feat", _image_values(image, info.unit_shape), flavour)
+    monkeypatch.setattr("brainfeat.published._fetch_folder", lambda *args: folder)
+    result = brainfeat.load(kind, "AlexNet", layer, "S1" if kind == "decoded" else None,
+                            catalog=catalog)
+    assert result.image_ids == catalog.test_image_ids
+    expected = np.stack([_image_values(i, info.unit_shape).reshape(-1) for i in result.image_ids])
+    np.testing.assert_array_equal(result.values, expected)
+    np.testing.assert_array_equal(result.reshape_units()[3], _image_values(result.image_ids[3],
+                                                                          info.unit_shape))
+
+
+@pytest.mark.parametrize("flavour", ["v5", "v7.3"])
+def test_complex_accuracies_are_refused_not_cut_to_their_real_part(tmp_path, monkeypatch,
+                                                                   flavour) -> None:
+    import h5py
+
+    catalog = replica_catalog(SMALL)
+    folder = tmp_path / "accuracy" / "AlexNet" / "fc8"
+    path = folder / "accuracy-AlexNet-fc8-S1.mat"
+    values = np.linspace(-1, 1, 7) + 0.5j
+    if flavour == "v5":
+        _write_independently(path, "accuracy", values, "v5")
+    else:  # MATLAB v7.3 stores a complex array as a compound of real and imag
+        folder.mkdir(parents=True)
+        pair = np.dtype([("real", "<f8"), ("imag", "<f8")])
+        with h5py.File(path, "w") as handle:
+            stored = np.empty((7, 1), dtype=pair)
+            stored["real"], stored["imag"] = values.real[:, None], values.imag[:, None]
+            handle.create_dataset("accuracy", data=stored)
+            handle["accuracy"].attrs["MATLAB_class"] = np.bytes_("double")
+    monkeypatch.setattr("brainfeat.published._fetch_folder", lambda *args: folder)
+    with pytest.raises(FormatError, match=f"{path}: variable 'accuracy' holds complex numbers"):
+        brainfeat.load_accuracy("AlexNet", "fc8", "S1", catalog=catalog)

@@ -74,6 +74,50 @@ def test_voxel_coordinates_follow_the_affine(tree):
     np.testing.assert_allclose(xyz[:, 2], -72 + 3 * ijk[:, 2])
 
 
+def test_voxel_coordinates_under_an_oblique_affine(tmp_path):
+    """A rotated, sheared grid: every coordinate mixes i, j and k (a transposed matrix shows)."""
+    from nibabel.affines import apply_affine
+
+    oblique = np.array([[-2.9, 0.5, 0.3, 96], [0.4, 2.8, -0.7, -96], [-0.2, 0.6, 3.1, -72],
+                        [0, 0, 0, 1]])
+    folder = tmp_path / "sourcedata" / "sub-01" / "anat"
+    folder.mkdir(parents=True)
+    mask = np.zeros(GRID, dtype=np.uint8)
+    mask[[3, 40, 63], [5, 17, 60], [0, 22, 49]] = 1
+    for side in ("LH", "RH"):
+        nibabel.Nifti1Image(mask, oblique).to_filename(folder / f"sub-01_mask_{side}_hV4.nii.gz")
+    roi = brainfeat.load_roi("S1", "hV4", root=tmp_path)
+    ijk = np.argwhere(mask)
+    # NIfTI stores the affine as float32: equal to it within float32's relative precision.
+    np.testing.assert_allclose(roi.affine, oblique, rtol=2.0**-23, atol=0)
+    np.testing.assert_allclose(roi.xyz(), apply_affine(roi.affine, ijk), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("marks", [np.uint8(255), np.float32(2.0), np.float32(0.5)])
+def test_any_nonzero_mark_is_a_member(tmp_path, marks):
+    folder = tmp_path / "sourcedata" / "sub-01" / "anat"
+    folder.mkdir(parents=True)
+    mask = np.zeros(GRID, dtype=np.asarray(marks).dtype)
+    mask[1, 2, 3] = mask[10, 20, 30] = marks
+    for side in ("LH", "RH"):
+        nibabel.Nifti1Image(mask, AFFINE).to_filename(folder / f"sub-01_mask_{side}_PPA.nii.gz")
+    roi = brainfeat.load_roi("S1", "PPA", root=tmp_path)
+    assert roi.n_voxels == 2 and roi.mask[1, 2, 3] and roi.mask[10, 20, 30]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_masks_with_nan_or_inf_are_refused(tmp_path, bad):
+    folder = tmp_path / "sourcedata" / "sub-01" / "anat"
+    folder.mkdir(parents=True)
+    mask = np.zeros(GRID, dtype=np.float32)
+    mask[1, 2, 3], mask[4, 5, 6] = 1, bad
+    for side in ("LH", "RH"):
+        nibabel.Nifti1Image(mask, AFFINE).to_filename(folder / f"sub-01_mask_{side}_PPA.nii.gz")
+    with pytest.raises(FormatError, match=r"sub-01_mask_LH_PPA.nii.gz holds float32 values "
+                                          "that are not all finite.*Fetch it again"):
+        brainfeat.load_roi("S1", "PPA", root=tmp_path)
+
+
 def test_roi_names_are_forgiving_but_unknown_names_are_errors():
     assert parse_roi("v4") == parse_roi("ROI_V4") == "hV4"
     assert parse_roi("vc") == "VC"

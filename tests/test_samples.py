@@ -11,6 +11,7 @@ import pytest
 
 from brainfeat.errors import DataNotFoundError, FormatError, UnknownNameError
 from brainfeat.fmri.preprocessed import read_fmri
+from brainfeat.fmri.rois import load_roi
 from brainfeat.fmri.samples import block_samples, build_samples
 from brainfeat.io.bdata import BDataBuilder, write_bdata
 from brainfeat.stimuli import name_to_id
@@ -176,6 +177,16 @@ def test_missing_empty_and_misaligned_bold_are_errors(tmp_path):
     short = nibabel.load(bold)
     nibabel.Nifti1Image(np.asarray(short.dataobj)[..., 3:], AFFINE).to_filename(bold)
     with pytest.raises(FormatError, match=r"has 16 volumes \(48 s\) but its events end at 57 s"):
+        build_samples("S1", "train", "VC", root=tmp_path)
+    data = np.asarray(nibabel.load(bold).dataobj).copy()
+    gz = bold.read_bytes()
+    bold.write_bytes(gz[: len(gz) // 2])  # a truncated download
+    with pytest.raises(FormatError, match=f"Cannot read BOLD run {bold}.*fetch it again"):
+        build_samples("S1", "train", "VC", root=tmp_path)
+    inside = np.argwhere(load_roi("S1", "VC", root=tmp_path).mask)[0]
+    data[(*inside, 5)] = np.nan  # one voxel of the mask, one volume
+    nibabel.Nifti1Image(data, AFFINE).to_filename(bold)
+    with pytest.raises(FormatError, match=f"BOLD run {bold} holds float32 values that are not all"):
         build_samples("S1", "train", "VC", root=tmp_path)
     bold.write_bytes(b"")
     with pytest.raises(DataNotFoundError, match="is empty .0 bytes"):

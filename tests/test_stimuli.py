@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from _data import GOD_STIMULI as SHARED
 
 from brainfeat import stimuli
 from brainfeat.catalog import default_catalog
 from brainfeat.errors import FormatError, UnknownNameError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "god-stimuli"
-
 
 def _published_rows(name: str) -> list[list[str]]:
-    if not (SHARED / name).is_file():
-        pytest.skip(f"{SHARED / name} is absent (the shared data folder is not beside the repo)")
     return [line.split("\t") for line in (SHARED / name).read_text().splitlines() if line.strip()]
 
 
@@ -37,10 +32,19 @@ def test_trailing_zeros_never_matter():
     assert stimuli.name_to_micro("n01621127_19020.JPEG") == 1621127_019020
 
 
-@pytest.mark.parametrize("bad", ["1621127.0190201", "abc", "nan", "inf"])
+@pytest.mark.parametrize("bad", ["1621127.0190201", "abc", "nan", "inf", "-1", "1970164.", "1_000",
+                                 "1e3", "+1621127.01902", "123456789.1", ".5", -1, -0.5, 1e8,
+                                 float("nan"), True, b"1621127.01902", None])
 def test_ids_that_are_not_whole_micro_units_are_errors(bad):
+    """Each once read as a wrong id (-1 as n-0000001_0, 1970164. as n01970164_0, 1_000 as 1000)."""
     with pytest.raises(FormatError, match="id"):
         stimuli.id_to_micro(bad)
+
+
+@pytest.mark.parametrize("bad", ["1_000", "-5", "0", "2690373.5", "1e3", True])
+def test_malformed_categories_are_errors(bad):
+    with pytest.raises(FormatError, match="Cannot read category"):
+        stimuli.category_name(bad)
 
 
 @pytest.mark.parametrize("bad", ["n1621127_19020", "01621127_19020", "n01621127-19020", ""])

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from brainfeat.catalog import Catalog, Split, Subject, SubjectLike, default_catalog
+from brainfeat.catalog import Catalog, Split, Subject, SubjectLike, resolve_catalog
 
 __all__ = ["DesignReport", "Deviation", "OneBackRepeat", "check_design", "one_back_repeats"]
 
@@ -175,7 +175,7 @@ def check_design(subject: SubjectLike, split: Split | str, *, events: pd.DataFra
     >>> report.ok, len(report.repeats)  # doctest: +SKIP
     (True, 175)
     """
-    catalog = catalog or default_catalog()
+    catalog = resolve_catalog(catalog)
     subject = catalog.subject(subject)
     split = Split.parse(split)
     if events is None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from brainfeat.catalog import Catalog, Split, SubjectLike, default_catalog
+from brainfeat.catalog import Catalog, Split, SubjectLike, resolve_catalog
 from brainfeat.errors import DataNotFoundError, FormatError
 from brainfeat.stimuli import (
     MICRO, category_name, id_to_micro, micro_to_name, micro_to_synset, name_to_micro)
@@ -39,6 +39,10 @@ COLUMNS = (
 #: Event types of the perception (rest, stimulus) and imagery tasks.
 EVENT_TYPES = ("rest", "stimulus", "cue", "imagery", "evaluation", "inter_rest")
 _MISSING = {"", "n/a", "null", "nan", "none"}
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+#: Smallest value of each numeric column, and whether it must be exceeded.
+_BOUNDS = {"onset": (0.0, False), "duration": (0.0, True), "trial_no": (1, False),
+           "response_time": (0.0, False), "category_index": (1, False), "image_index": (1, False)}
 _REQUIRED = ("onset", "duration", "trial_no", "event_type")
 _KNOWN = set(_REQUIRED) | {
     "image_file", "stim_file", "stim_id", "stimulus_id", "stimulus_name",
@@ -46,7 +50,7 @@ _KNOWN = set(_REQUIRED) | {
     "response_time", "evaluation",
 }
 _ENTITY = {"subject": r"sub-([A-Za-z0-9]+)", "session": r"ses-([A-Za-z0-9]+)",
-           "task": r"task-([A-Za-z0-9]+)", "run": r"run-(\d+)"}
+           "task": r"task-([A-Za-z0-9]+)", "run": r"run-([0-9]+)"}
 
 
 class _Table:
@@ -54,13 +58,34 @@ class _Table:
 
     def __init__(self, path: Path):
         self.path = path
+        if not path.is_file():
+            raise DataNotFoundError(f"Event table {path} does not exist: pass the path of a "
+                                    "*_events.tsv, or fetch it with brainfeat.fetch_bids().")
         try:
-            self.raw = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8-sig",
-                                   na_filter=False)
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
-            raise FormatError(f"Cannot read event table {path}: {err}. Expected a "
-                              "tab-separated BIDS *_events.tsv with a header line.") from None
-        self.raw.columns = [str(c).strip() for c in self.raw.columns]
+            text = path.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise FormatError(f"Cannot read event table {path}: {err}. Expected UTF-8 text; "
+                              "the file may be damaged: fetch it again.") from None
+        if not text.strip():
+            raise FormatError(f"Cannot read event table {path}: it is empty. Expected a header "
+                              "line and one line per event; fetch it again.")
+        if not text.endswith("\n"):
+            raise FormatError(f"Cannot read event table {path}: it ends in the middle of a line "
+                              "(no final newline), so it is truncated. Fetch it again.")
+        lines = [line.removesuffix("\r") for line in text[:-1].split("\n")]
+        header = [cell.strip() for cell in lines[0].split("\t")]
+        twice = sorted({name for name in header if header.count(name) > 1})
+        if twice:
+            raise FormatError(f"{path}: column {twice[0]!r} appears more than once in the header"
+                              " line. Expected each column once; fetch the table again.")
+        rows = [line.split("\t") for line in lines[1:]]
+        for number, row in enumerate(rows, start=2):
+            if len(row) != len(header):
+                raise FormatError(
+                    f"{path}, line {number}: {len(row)} tab-separated fields, the header has "
+                    f"{len(header)}. Expected a BIDS *_events.tsv; the file may be damaged: "
+                    "fetch it again.")
+        self.raw = pd.DataFrame(rows, columns=header, dtype=str)
 
     def error(self, column: str, row: int, value: str, expected: str) -> FormatError:
         return FormatError(
@@ -73,18 +98,21 @@ class _Table:
         """The column's cells, stripped, with every missing-value token as None."""
         return [None if v.strip().lower() in _MISSING else v.strip() for v in self.raw[column]]
 
-    def numbers(self, column: str, *, integer: bool = False) -> list[float | None]:
+    def numbers(self, column: str, *, integer: bool = False,
+                minimum: float = -math.inf, above: bool = False) -> list[float | None]:
+        """The column as numbers (None where missing); each at least ``minimum`` (or above it)."""
         result: list[float | None] = []
         for row, cell in enumerate(self.cells(column)):
             if cell is None:
                 result.append(None)
                 continue
-            try:
-                value = float(cell)
-            except ValueError:
-                value = math.nan
-            if not math.isfinite(value) or (integer and value != int(value)):
-                raise self.error(column, row, cell, "an integer" if integer else "a number")
+            value = float(cell) if _NUMBER.fullmatch(cell) else math.nan
+            if not math.isfinite(value) or not (value > minimum if above else value >= minimum) \
+                    or (integer and value != int(value)):
+                kind = "an integer" if integer else "a number"
+                bound = f" above {minimum:g}" if above else (
+                    f" of at least {minimum:g}" if minimum > -math.inf else "")
+                raise self.error(column, row, cell, f"{kind}{bound} written in decimal digits")
             result.append(value)
         return result
 
@@ -120,6 +148,14 @@ def _merge(table: _Table, target: list, source: list, column: str, expected: str
         target[row] = value
 
 
+def _image_micro(text: str) -> int:
+    """Micro-units of an image's id; an id without an image number names no image."""
+    micro = id_to_micro(text)
+    if micro % MICRO == 0:
+        raise FormatError(f"Stimulus id {text!r} has no image number.")
+    return micro
+
+
 def _stimulus_micros(table: _Table) -> list[int | None]:
     names = table.raw.columns
     micros: list[int | None] = [None] * len(table.raw)
@@ -128,10 +164,10 @@ def _stimulus_micros(table: _Table) -> list[int | None]:
         if column in names:
             _merge(table, micros, table.parsed(column, name_to_micro, image_expected),
                    column, image_expected)
-    id_expected = "a stimulus id such as '2766534.015976'"
+    id_expected = "a stimulus id such as '2766534.015976' (image number after the point)"
     for column in ("stim_id", "stimulus_id"):
         if column in names:
-            _merge(table, micros, table.parsed(column, id_to_micro, id_expected),
+            _merge(table, micros, table.parsed(column, _image_micro, id_expected),
                    column, id_expected)
     return micros
 
@@ -146,7 +182,7 @@ def _categories(table: _Table, micros: list[int | None]) -> tuple[list, list]:
     if "category_name" in table.raw.columns:
         synsets: list[str | None] = [None] * len(micros)
         for row, cell in enumerate(table.cells("category_name")):
-            if cell is not None and re.fullmatch(r"n\d{8}", cell):
+            if cell is not None and re.fullmatch(r"n[0-9]{8}", cell):
                 synsets[row] = cell
             elif cell is not None:
                 labels[row] = cell  # a human-readable name, kept beside the synset
@@ -224,7 +260,8 @@ def read_events(path: str | os.PathLike[str]) -> pd.DataFrame:
     def numbers(column: str, *, integer: bool = False) -> list[float | None]:
         if column not in columns:
             return [None] * len(table.raw)
-        return table.numbers(column, integer=integer)
+        minimum, above = _BOUNDS.get(column, (-math.inf, False))
+        return table.numbers(column, integer=integer, minimum=minimum, above=above)
 
     timing = {column: numbers(column, integer=column == "trial_no")
               for column in ("onset", "duration", "trial_no")}
@@ -319,7 +356,7 @@ def load_events(subject: SubjectLike, split: Split | str, *,
     >>> events.groupby(["session", "run"]).ngroups  # doctest: +SKIP
     35
     """
-    catalog = catalog or default_catalog()
+    catalog = resolve_catalog(catalog)
     subject = catalog.subject(subject)
     split = Split.parse(split)
     if root is None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from brainfeat.catalog import Catalog, Split, Subject, SubjectLike, default_catalog
+from brainfeat.catalog import Catalog, Split, Subject, SubjectLike, resolve_catalog
 from brainfeat.config import data_dir as resolve_data_dir
 from brainfeat.errors import DataNotFoundError, FormatError
 
@@ -108,7 +109,7 @@ class BIDSDataset:
         """All runs of one subject and split in one table (see :func:`brainfeat.load_events`)."""
         from brainfeat.bids.events import load_events
 
-        return load_events(subject, split, root=self.root, catalog=catalog or default_catalog())
+        return load_events(subject, split, root=self.root, catalog=resolve_catalog(catalog))
 
 
 def _index_folder(root: Path, data_dir: str | os.PathLike[str] | None) -> Path:
@@ -138,6 +139,9 @@ def open(root: str | os.PathLike[str], *, data_dir: str | os.PathLike[str] | Non
     ------
     DataNotFoundError
         If ``root`` is not a folder holding ``dataset_description.json``.
+    FormatError
+        If pybids cannot index the tree even from scratch (a damaged cached index is
+        rebuilt first).
 
     Examples
     --------
@@ -158,8 +162,21 @@ def open(root: str | os.PathLike[str], *, data_dir: str | os.PathLike[str] | Non
     index = _index_folder(root, data_dir)
     index.mkdir(parents=True, exist_ok=True)
     fresh = reset or not any(index.iterdir())
-    indexer = BIDSLayoutIndexer(validate=False, index_metadata=False)
-    layout = pybids.BIDSLayout(root, validate=False, indexer=indexer,
-                               database_path=index, reset_database=fresh)
-    return BIDSDataset(root=root, layout=layout)
+    while True:
+        indexer = BIDSLayoutIndexer(validate=False, index_metadata=False)
+        try:
+            layout = pybids.BIDSLayout(root, validate=False, indexer=indexer,
+                                       database_path=index, reset_database=fresh)
+            return BIDSDataset(root=root, layout=layout)
+        except Exception as error:  # pybids, json, sqlite: many types
+            if not fresh:  # a damaged cached index is rebuilt once, from nothing
+                shutil.rmtree(index)
+                index.mkdir(parents=True)
+                fresh = True
+                continue
+            raise FormatError(
+                f"Cannot index {root} as a BIDS tree ({type(error).__name__}: {error}). "
+                f"Delete the index {index} and check the tree, or fetch it again with "
+                "brainfeat.fetch_bids()."
+            ) from None
 

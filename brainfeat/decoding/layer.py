@@ -15,11 +15,14 @@ Every dataset's file space is allocated when the file is created, so writing a c
 writes raw bytes at fixed places, a chunk is marked done after its bytes are flushed, and
 the finished file does not depend on the order in which chunks were written: a run killed
 at any moment and started again with the same arguments redoes only the chunks not marked
-done and ends with the same bytes as an uninterrupted run.
+done and ends with the same bytes as an uninterrupted run. A new file is written under a
+temporary name and renamed once its header is complete, and a run holds ``<out>.lock``
+while it writes (:mod:`brainfeat.io.jobfile`): a second process writing the same output
+stops with :class:`~brainfeat.errors.OutputLockedError`.
 
 Training features (``train_features`` / ``test_features``) may be
 
-* a path to an HDF5 file in the features layout of :mod:`brainfeat.features.extract`:
+* a path to an HDF5 file in the features layout of :mod:`brainfeat.features.extraction`:
   ``/image_ids`` (n_images,) str and ``/layers/<layer>`` (n_images, n_units) float32
   (another dataset is named with ``dataset=``); rows are matched to fMRI samples by
   stimulus name;
@@ -35,6 +38,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -43,16 +47,19 @@ from typing import Any
 import h5py
 import numpy as np
 
-from brainfeat.catalog import Catalog, Network, Subject, default_catalog
+from brainfeat._checks import check_float, check_int
+from brainfeat.catalog import Catalog, Network, Subject, resolve_catalog
 from brainfeat.decoding._solvers import (
     Design, fit_units, normalise_stats, predict_units, prepare_design, standardise)
-from brainfeat.decoding.backends import Backend, get_backend
+from brainfeat.decoding.backends import Backend, get_backend, pinned_threads, thread_count
 from brainfeat.decoding.estimator import chunk_size
-from brainfeat.errors import FormatError
+from brainfeat.errors import FormatError, UnknownNameError
 from brainfeat.evaluation.metrics import unit_correlation
 from brainfeat.features.store import read_image_ids
+from brainfeat.io.hdf5 import open_hdf5
+from brainfeat.io.jobfile import create_whole, exclusive_output, open_to_resume
 
-__all__ = ["FORMAT", "decode_chunk", "decode_jobs", "decode_layer"]
+__all__ = ["FORMAT", "decode_chunk", "decode_jobs", "decode_layer", "network_name"]
 
 FORMAT = "brainfeat-decoded/1"
 _STR = h5py.string_dtype()
@@ -66,7 +73,7 @@ def _backend(name: str, dtype: str, device: str | None) -> Backend:
 
 def decode_chunk(design: Design, x_test: np.ndarray, y: np.ndarray, *, normalize: bool,
                  backend: str = "numpy", dtype: str = "float64",
-                 device: str | None = None) -> np.ndarray:
+                 device: str | None = None, threads: int | None = None) -> np.ndarray:
     """Fit the decoders of a block of units and decode the test samples.
 
     Parameters
@@ -80,6 +87,10 @@ def decode_chunk(design: Design, x_test: np.ndarray, y: np.ndarray, *, normalize
         Training features of the block, raw.
     normalize : bool
         Z-score ``y`` with its own training statistics and de-normalise the predictions.
+    threads : int, optional
+        Threads of the backend's CPU kernels for this chunk (:func:`pinned_threads`);
+        :func:`decode_layer` passes its own count, so that chunks computed on Dask workers
+        equal the local run byte for byte. ``None`` keeps this process's count.
 
     Returns
     -------
@@ -90,8 +101,9 @@ def decode_chunk(design: Design, x_test: np.ndarray, y: np.ndarray, *, normalize
     if normalize:
         mean, std = normalise_stats(y)
         y = standardise(y, mean, std)
-    models = fit_units(design.on(array), y)
-    pred = array.to_numpy(predict_units(array, models, x_test)).astype(np.float64)
+    with pinned_threads(array, threads):
+        models = fit_units(design.on(array), y)
+        pred = array.to_numpy(predict_units(array, models, x_test)).astype(np.float64)
     if normalize:
         pred = pred * std + mean
     return pred.astype(dtype)
@@ -103,8 +115,8 @@ class _Features:
     def __init__(self, source: Any, layer: str, dataset: str | None,
                  sample_names: Sequence[str], role: str) -> None:
         self._file = None
-        if isinstance(source, str | Path):
-            self._file = h5py.File(source, "r")
+        if isinstance(source, str | os.PathLike):
+            self._file = open_hdf5(source, what=f"The {role} features file", fix=_FEATURES_FIX)
             name = dataset or f"layers/{layer}"
             if name not in self._file or "image_ids" not in self._file:
                 self._file.close()
@@ -119,7 +131,12 @@ class _Features:
             shape = tuple(getattr(source, "unit_shape", values.shape[1:]))
         else:
             values, ids, shape = source, None, tuple(source.shape[1:])
+        if ids is not None and len(ids) != values.shape[0]:
+            raise FormatError(
+                f"The {role} features have {values.shape[0]} rows but {len(ids)} image ids: "
+                "expected one row per image id; write the features again.")
         self.values = values
+        self.role = role
         self.unit_shape = shape
         self.n_units = math.prod(values.shape[1:])
         self.rows = self._rows(ids, list(sample_names), values.shape[0], role)
@@ -142,19 +159,69 @@ class _Features:
         return np.array([position[name] for name in names])
 
     def block(self, start: int, stop: int) -> np.ndarray:
-        """Units ``start:stop`` of every sample, float64, shape (n_samples, stop - start)."""
+        """Units ``start:stop`` of every sample, float64, shape (n_samples, stop - start).
+
+        Training features must be finite: no decoder can be fitted to NaN.
+        """
         if isinstance(self.values, np.ndarray):
             flat = self.values.reshape(self.values.shape[0], -1)
-            return np.asarray(flat[:, start:stop][self.rows], dtype=np.float64)
-        if self.values.ndim != 2:
+            block = np.asarray(flat[:, start:stop][self.rows], dtype=np.float64)
+        elif self.values.ndim != 2:
             raise FormatError(
                 f"Streamed features must be stored as (n_images, n_units), not "
                 f"{self.values.shape}: flatten the unit axes (channel-major) first.")
-        return np.asarray(self.values[:, start:stop], dtype=np.float64)[self.rows]
+        else:
+            block = np.asarray(self.values[:, start:stop], dtype=np.float64)[self.rows]
+        if self.role == "training" and not np.isfinite(block).all():
+            raise FormatError(
+                f"The training features of units {start}..{stop - 1} hold NaN or infinite "
+                "values: no decoder can be fitted to them; extract the features again.")
+        return block
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+
+
+_FEATURES_FIX = ("pass a file written by `brainfeat features` (/image_ids, /layers/<layer>), "
+                 "or a FeatureSet or array")
+
+
+def network_name(network: Network | str) -> str:
+    """The name that labels a decoding output: a paper network's canonical name (any case
+    accepted), or any other model's name as given (``"torchvision:resnet18"``, a class name)."""
+    try:
+        return Network.parse(network).value
+    except UnknownNameError:
+        return str(network)
+
+
+def _check_identity(source: Any, network: str, layer: str, role: str) -> None:
+    """Refuse features that say they belong to another network or layer than the output.
+
+    A features file written by :func:`brainfeat.features.extract` names its network in the
+    ``model`` attribute; a :class:`brainfeat.FeatureSet` has ``network`` and ``layer``.
+    Sources that do not say are taken as they are.
+    """
+    if isinstance(source, str | os.PathLike):
+        with open_hdf5(source, what=f"The {role} features file", fix=_FEATURES_FIX) as handle:
+            found_network, found_layer = handle.attrs.get("model"), None
+        label = f"The {role} features file {source} holds"
+    else:
+        found_network = getattr(source, "network", None)
+        found_layer = getattr(source, "layer", None)
+        label = f"The {role} features are"
+    if isinstance(found_network, bytes):
+        found_network = found_network.decode()
+    if found_network is not None and str(found_network) != network:
+        raise FormatError(
+            f"{label} features of {found_network}, not {network}: decode with "
+            f"network={str(found_network)!r} (--network), or pass {network} features; "
+            "the output is labelled with the network.")
+    if found_layer is not None and str(found_layer).lower() != str(layer).lower():
+        raise FormatError(
+            f"{label} of layer {found_layer}, not {layer}: decode with layer="
+            f"{str(found_layer)!r} (--layer), or pass features of {layer}.")
 
 
 def _sha1(array: np.ndarray) -> str:
@@ -163,9 +230,13 @@ def _sha1(array: np.ndarray) -> str:
 
 def _open_output(out: Path, attrs: dict[str, Any], image_ids: Sequence[str], n_units: int,
                  n_chunks: int, chunk_units: int, dtype: str) -> h5py.File:
-    """Open ``out`` to resume (settings must match) or create it with every byte allocated."""
+    """Open ``out`` to resume (settings must match) or create it with every byte allocated.
+
+    Call inside :func:`~brainfeat.io.jobfile.exclusive_output`: a new file appears only
+    once its header is complete (:func:`~brainfeat.io.jobfile.create_whole`).
+    """
     if out.exists():
-        handle = h5py.File(out, "r+")
+        handle = open_to_resume(out, "choose another output file")
         differing = _differing(dict(handle.attrs), attrs)
         if differing:
             handle.close()
@@ -173,23 +244,25 @@ def _open_output(out: Path, attrs: dict[str, Any], image_ids: Sequence[str], n_u
                 f"{out} holds a decoding run with other settings ({', '.join(differing)}): "
                 "delete it or choose another output file.")
         return handle
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle = h5py.File(out, "w")
-    handle.attrs.update(attrs)
-    handle.create_dataset("image_ids", data=np.array(list(image_ids), dtype=object), dtype=_STR)
-    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
-    dcpl.set_fill_time(h5py.h5d.FILL_TIME_ALLOC)
-    dcpl.set_fill_value(np.array(np.nan, dtype=dtype))
-    handle.create_dataset("decoded", shape=(len(image_ids), n_units), dtype=dtype,
-                          chunks=(len(image_ids), min(chunk_units, n_units)), dcpl=dcpl)
-    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
-    dcpl.set_fill_value(np.array(np.nan))
-    handle.create_dataset("accuracy", shape=(n_units,), dtype=np.float64, dcpl=dcpl)
-    handle.create_dataset("chunks_done", data=np.zeros(n_chunks, dtype=bool))
-    handle.flush()
-    return handle
+
+    def build(handle: h5py.File) -> None:
+        handle.attrs.update(attrs)
+        handle.create_dataset("image_ids", data=np.array(list(image_ids), dtype=object),
+                              dtype=_STR)
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+        dcpl.set_fill_time(h5py.h5d.FILL_TIME_ALLOC)
+        dcpl.set_fill_value(np.array(np.nan, dtype=dtype))
+        handle.create_dataset("decoded", shape=(len(image_ids), n_units), dtype=dtype,
+                              chunks=(len(image_ids), min(chunk_units, n_units)), dcpl=dcpl)
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+        dcpl.set_fill_value(np.array(np.nan))
+        handle.create_dataset("accuracy", shape=(n_units,), dtype=np.float64, dcpl=dcpl)
+        handle.create_dataset("chunks_done", data=np.zeros(n_chunks, dtype=bool))
+
+    create_whole(out, build)
+    return open_to_resume(out, "choose another output file")
 
 
 def _differing(found: Mapping[str, Any], expected: Mapping[str, Any]) -> list[str]:
@@ -232,14 +305,18 @@ def decode_layer(subject: Any, network: Network | str, layer: str, train_feature
     ----------
     subject : str or int or Subject
         ``"S1"`` ... (used to load the fMRI and to label the output).
-    network : {"AlexNet", "VGG19"}
+    network : str
+        ``"AlexNet"`` or ``"VGG19"`` (any case), or any other model's name (labels the output;
+        features files must name the same model).
     layer : str
         Layer name; with an HDF5 ``train_features`` path, the dataset ``/layers/<layer>``.
     train_features : path, FeatureSet-like or array-like
         Features of the training images (see the module docstring for the forms).
     out : path
         Output HDF5 file. If it exists and holds a run with the same settings, the run
-        resumes from its checkpoint; with other settings, an error is raised.
+        resumes from its checkpoint; with other settings, an error is raised. While the
+        run writes it, another process writing ``out`` gets
+        :class:`~brainfeat.errors.OutputLockedError` (naming ``<out>.lock``).
     fmri_train, fmri_test : FMRI, optional
         Objects with ``X`` (n_samples, n_voxels) and ``stimulus_names``; the test data
         averaged over repeats, one sample per image. Loaded with
@@ -278,12 +355,30 @@ def decode_layer(subject: Any, network: Network | str, layer: str, train_feature
     -------
     Path
         ``out``.
+
+    Raises
+    ------
+    InvalidValueError
+        A negative or non-finite ``alpha``, ``n_voxels`` < 0, ``chunk_units`` < 1, or a
+        ``device`` this machine lacks (before any file is read).
+    FormatError
+        Features that are not HDF5, or that name another network or layer than
+        ``network``/``layer`` (which label the output).
     """
     from tqdm.auto import tqdm
 
-    catalog = catalog or default_catalog()
+    catalog = resolve_catalog(catalog)
     subject = Subject.parse(subject, catalog)
-    network = Network.parse(network)
+    network = network_name(network)
+    alpha = check_float("alpha", alpha, example=100.0)
+    if n_voxels is not None:
+        n_voxels = check_int("n_voxels", n_voxels, minimum=0, example=500)
+    if chunk_units is not None:
+        chunk_units = check_int("chunk_units", chunk_units, minimum=1, example=256)
+    _backend(backend, dtype, device)  # an unknown backend, dtype or device fails before any work
+    _check_identity(train_features, network, layer, "training")
+    if test_features is not None:
+        _check_identity(test_features, network, layer, "test")
     if fmri_train is None:
         fmri_train = _load_split(subject, roi, "train", data_dir, download, catalog)
     if fmri_test is None:
@@ -309,20 +404,22 @@ def decode_layer(subject: Any, network: Network | str, layer: str, train_feature
                     "dtype": dtype, "chunk_units": step, "backend": backend,
                     "device": str(_backend(backend, dtype, device).device).split(":")[0],
                     "fmri_train_sha1": _sha1(x_train), "fmri_test_sha1": _sha1(x_test)}
-        attrs = {"format": FORMAT, "subject": subject.name, "network": network.value,
+        attrs = {"format": FORMAT, "subject": subject.name, "network": network,
                  "layer": layer, "roi": roi, "unit_shape": tuple(train.unit_shape),
                  "settings": json.dumps(settings, sort_keys=True)}
         design = prepare_design(x_fit, alpha, n_voxels)
-        with _open_output(Path(out), attrs, fmri_test.stimulus_names, n_units, n_chunks,
-                          step, dtype) as handle:
+        with exclusive_output(Path(out)), _open_output(
+                Path(out), attrs, fmri_test.stimulus_names, n_units, n_chunks, step,
+                dtype) as handle:
             done = handle["chunks_done"][()]
             todo = [i for i in range(n_chunks) if not done[i]]
             finished = n_units - sum(stop - start for start, stop in
                                      (_bounds(i, step, n_units) for i in todo))
             bar = tqdm(total=n_units, initial=finished, unit="unit", unit_scale=True,
-                       disable=not progress, desc=f"{subject.name} {network.value} {layer}")
+                       disable=not progress, desc=f"{subject.name} {network} {layer}")
             kwargs = {"normalize": normalize, "backend": backend, "dtype": dtype,
-                      "device": device}
+                      "device": device,
+                      "threads": thread_count(_backend(backend, dtype, device))}
             results = _run_chunks(design, x_new, train, todo, step, kwargs, client)
             for index, pred in results:
                 start, stop = _bounds(index, step, n_units)

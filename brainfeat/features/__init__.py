@@ -16,7 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _LAZY = {
-    "extract": "brainfeat.features.extract",
+    "extract": "brainfeat.features.extraction",
     "verify_features": "brainfeat.features.verify",
     "FeatureVerification": "brainfeat.features.verify",
     "LayerCheck": "brainfeat.features.verify",
@@ -46,7 +46,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from brainfeat.features.caffemodel import read_caffemodel
-    from brainfeat.features.extract import extract
+    from brainfeat.features.extraction import extract
     from brainfeat.features.preprocess import caffe_preprocess, list_images
     from brainfeat.features.store import ExtractedFeatures, extracted_layers, read_extracted
     from brainfeat.features.verify import FeatureVerification, LayerCheck, verify_features

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import h5py
 import numpy as np
 
-from brainfeat.errors import DataNotFoundError, FormatError, UnknownNameError
+from brainfeat.errors import BrainfeatError, FormatError, UnknownNameError
+from brainfeat.io.hdf5 import open_hdf5
 
 __all__ = ["ExtractedFeatures", "extracted_layers", "read_extracted", "read_image_ids"]
 
@@ -66,25 +70,30 @@ def read_image_ids(dataset: h5py.Dataset) -> tuple[str, ...]:
     return tuple(s.decode() if isinstance(s, bytes) else str(s) for s in dataset[()])
 
 
-def _open(path: str | os.PathLike[str]) -> h5py.File:
-    path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(f"Feature file {path} does not exist: write it with "
-                                "`brainfeat features NETWORK IMAGES -o FILE`.")
-    handle = h5py.File(path, "r")
-    if "layers" not in handle or "batches_done" not in handle:
-        handle.close()
-        raise FormatError(f"{path} is not a brainfeat feature file (no /layers, /batches_done): "
-                          "pass a file written by brainfeat.features.extract "
-                          "(`brainfeat features`).")
-    return handle
+@contextmanager
+def _reading(path: str | os.PathLike[str]) -> Iterator[h5py.File]:
+    """Open a feature file; anything that goes wrong inside is an error naming the file."""
+    with open_hdf5(path, what="Feature file",
+                   fix="write it with `brainfeat features NETWORK IMAGES -o FILE`") as handle:
+        done = handle.get("batches_done")
+        if not isinstance(handle.get("layers"), h5py.Group) or \
+                not isinstance(done, h5py.Dataset) or done.dtype != bool:
+            raise FormatError(f"{path} is not a brainfeat feature file (no /layers group, "
+                              "no boolean /batches_done): pass a file written by "
+                              "brainfeat.features.extract (`brainfeat features`).")
+        try:
+            yield handle
+        except BrainfeatError:
+            raise
+        except Exception as error:  # h5py, json: a damaged file, whatever the part
+            raise FormatError(f"{path} is a damaged feature file ({type(error).__name__}: "
+                              f"{error}): write it again with `brainfeat features` "
+                              "(--overwrite).") from None
 
 
 def extracted_layers(path: str | os.PathLike[str]) -> tuple[str, ...]:
     """Names of the layers in a feature file, in the order they were requested."""
-    import json
-
-    with _open(path) as handle:
+    with _reading(path) as handle:
         return tuple(json.loads(handle.attrs["layers"]))
 
 
@@ -106,7 +115,7 @@ def read_extracted(path: str | os.PathLike[str], layer: str,
     UnknownNameError
         If the layer or an image id is not in the file.
     """
-    with _open(path) as handle:
+    with _reading(path) as handle:
         done = handle["batches_done"][()]
         if not done.all():
             raise FormatError(f"{path} is incomplete ({int(done.sum())} of {done.size} batches):"
@@ -116,6 +125,13 @@ def read_extracted(path: str | os.PathLike[str], layer: str,
                                    f"{', '.join(handle['layers'])}.")
         ids = read_image_ids(handle["image_ids"])
         dataset = handle["layers"][layer]
+        unit_shape = tuple(int(d) for d in dataset.attrs["unit_shape"])
+        if dataset.shape != (len(ids), math.prod(unit_shape)) or len(set(ids)) != len(ids):
+            raise FormatError(
+                f"{path}: layer {layer!r} has shape {dataset.shape} for {len(ids)} image ids "
+                f"({len(set(ids))} distinct) and unit shape {unit_shape}: expected one row per "
+                "distinct image and one column per unit. Write the file again with "
+                "`brainfeat features` (--overwrite).")
         if image_ids is None:
             rows, values = ids, dataset[()]
         else:
@@ -133,6 +149,6 @@ def read_extracted(path: str | os.PathLike[str], layer: str,
             rows = tuple(image_ids)
         return ExtractedFeatures(
             values=np.asarray(values, dtype=np.float32), image_ids=rows,
-            unit_shape=tuple(int(d) for d in dataset.attrs["unit_shape"]), layer=layer,
+            unit_shape=unit_shape, layer=layer,
             model=str(handle.attrs["model"]),
             provenance={k: str(v) for k, v in handle.attrs.items()})

@@ -13,14 +13,16 @@ of the image, or of the category for imagery samples; ``voxel_x/y/z`` give coord
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from brainfeat.catalog import Catalog, Split, Subject, SubjectLike, default_catalog
+from brainfeat.catalog import Catalog, Split, Subject, SubjectLike, resolve_catalog
 from brainfeat.errors import FormatError, IntegrityError, UnknownNameError
 from brainfeat.fmri.rois import parse_roi
-from brainfeat.io.bdata import read_bdata, read_bdata_metadata
+from brainfeat.io.bdata import BData, read_bdata, read_bdata_metadata
 from brainfeat.stimuli import MICRO, category_name, id_to_micro, micro_to_name
 
 __all__ = ["DATA_TYPE", "FMRI", "load_fmri", "read_fmri"]
@@ -80,23 +82,77 @@ def _bdata_roi_key(roi: str) -> str:
 
 def _sample_name(value: float, split: Split, path: os.PathLike[str] | str) -> str:
     if not np.isfinite(value):
-        raise FormatError(f"{path}: a {split.value} sample has no stimulus id (NaN).")
-    micro = id_to_micro(value)
-    if split is Split.IMAGERY and micro % MICRO == 0:
-        return category_name(micro // MICRO)
+        raise FormatError(f"{path}: a {split.value} sample has no stimulus id (NaN): fetch "
+                          "the file again.")
+    try:
+        micro = id_to_micro(float(value))
+    except FormatError as error:
+        raise FormatError(f"{path}: a {split.value} sample's stimulus id: {error} "
+                          "Fetch the file again.") from None
+    if micro % MICRO == 0:
+        if split is Split.IMAGERY:
+            return category_name(micro // MICRO)
+        raise FormatError(f"{path}: a {split.value} sample has the id {float(value)!r}, which "
+                          "names no image (no image number after the point). Fetch the file "
+                          "again.")
     return micro_to_name(micro)
+
+
+def _label(labels: BData, key: str, path: os.PathLike[str] | str) -> np.ndarray:
+    """The one column of label ``key``; DataType and Run must be whole numbers in every row."""
+    block = labels.get(key)
+    if block.shape[1] != 1:
+        raise FormatError(f"{path}: metadata {key!r} marks {block.shape[1]} columns; expected "
+                          "exactly one label column. Fetch the file again.")
+    column = block[:, 0]
+    if key in ("DataType", "Run"):
+        bad = np.flatnonzero(~np.isfinite(column) | (column != np.round(column)))
+        if bad.size:
+            raise FormatError(
+                f"{path}: {bad.size} sample(s) have a {key} that is not a whole number (row "
+                f"{bad[0]}: {float(column[bad[0]])!r}); their split or run cannot be known. Expected "
+                "an intact Subject*.h5: fetch it again.")
+    return column
+
+
+def _roi_voxels(meta: BData, roi_key: str, path: os.PathLike[str] | str) -> np.ndarray:
+    """Voxel columns of an ROI: marked 1, as bdpy selects them; other marks are refused.
+
+    bdpy's ``select`` takes the columns whose mark is exactly 1, so a mark of 2 or 0.5
+    would silently drop voxels that the file meant to include (or the reverse). Marks other
+    than 0, 1 or NaN therefore mean the file is not what it claims to be.
+    """
+    is_voxel = meta.columns("VoxelData")
+    marks = meta.metadata(roi_key)[is_voxel]
+    odd = marks[~np.isnan(marks) & (marks != 0) & (marks != 1)]
+    if odd.size:
+        raise FormatError(
+            f"{path}: {roi_key} marks {odd.size} voxel(s) with {np.unique(odd)[:5].tolist()}; "
+            "expected 1 for voxels of the ROI and 0 or NaN elsewhere. Fetch the file again.")
+    voxels = is_voxel & (meta.metadata(roi_key) == 1)
+    if not voxels.any():
+        raise FormatError(f"{path}: {roi_key} marks no voxel; expected the ROI's voxels marked "
+                          "1. Fetch the file again.")
+    return voxels
 
 
 def _average(X: np.ndarray, names: list[str], order: tuple[str, ...], split: Split,
              path: os.PathLike[str] | str) -> np.ndarray:
     key = [n.split("_")[0] for n in names] if split is Split.IMAGERY else names
     result = np.empty((len(order), X.shape[1]), dtype=np.float32)
+    counts = set()
     for row, name in enumerate(order):
         members = [i for i, k in enumerate(key) if k == name]
         if not members:
             raise IntegrityError(f"{path}: no {split.value} sample of {name}; expected every "
                                  f"one of the {len(order)} published {split.value} stimuli.")
+        counts.add(len(members))
         result[row] = X[members].mean(axis=0)
+    if len(counts) > 1:
+        raise IntegrityError(
+            f"{path}: the {split.value} stimuli have {min(counts)} to {max(counts)} samples "
+            "each; expected the same number of repeats for every stimulus. Samples are missing "
+            "or mislabelled: fetch the file again.")
     return result
 
 
@@ -108,13 +164,28 @@ def _parse_split(split: Split | str, average_repeats: bool) -> Split:
     return split
 
 
+def _check_file_subject(path: str | os.PathLike[str], subject: Subject) -> None:
+    _ = subject.h5_name  # the Averaged pseudo-subject has no fMRI: a clear error
+    match = re.fullmatch(r"subject0*(\d+)", Path(path).stem, flags=re.IGNORECASE)
+    if match and int(match.group(1)) != subject.number:
+        named = int(match.group(1))
+        raise IntegrityError(
+            f"{path} is named as the fMRI of S{named} but subject {subject.name} was asked "
+            f"for: its data would be labelled {subject.name}. Pass subject S{named}, or "
+            f"{subject.h5_name}.h5 (rename a file whose name is wrong).")
+
+
 def read_fmri(path: str | os.PathLike[str], subject: SubjectLike, roi: str = "VC",
               split: Split | str = "train", average_repeats: bool = False, *,
               catalog: Catalog | None = None) -> FMRI:
-    """Read one ROI and split of a local ``Subject*.h5`` (see :func:`load_fmri`)."""
-    catalog = catalog or default_catalog()
+    """Read one ROI and split of a local ``Subject*.h5`` (see :func:`load_fmri`).
+
+    A file named ``SubjectN.h5`` must be the file of ``subject`` (an ``IntegrityError``
+    otherwise): its data would be labelled with the wrong subject.
+    """
+    catalog = resolve_catalog(catalog)
     subject = catalog.subject(subject)
-    _ = subject.h5_name  # the Averaged pseudo-subject has no fMRI: a clear error
+    _check_file_subject(path, subject)
     roi, split = parse_roi(roi), _parse_split(split, average_repeats)
     meta = read_bdata_metadata(path)
     id_key = "stimulus_id" if "stimulus_id" in meta.keys else "Label"
@@ -125,9 +196,9 @@ def read_fmri(path: str | os.PathLike[str], subject: SubjectLike, roi: str = "VC
                               "expected a Generic Object Decoding Subject*.h5.")
     labels = read_bdata(path, columns=meta.columns("DataType") | meta.columns("Run")
                         | meta.columns(id_key))
-    data_type, runs, ids = (labels.get(k)[:, 0] for k in ("DataType", "Run", id_key))
+    data_type, runs, ids = (_label(labels, k, path) for k in ("DataType", "Run", id_key))
     rows = data_type == DATA_TYPE[split]
-    voxels = meta.columns("VoxelData", roi_key)
+    voxels = _roi_voxels(meta, roi_key, path)
     X = read_bdata(path, rows=rows, columns=voxels).dataset.astype(np.float32)
     names = [_sample_name(v, split, path) for v in ids[rows]]
     xyz = None
@@ -179,7 +250,7 @@ def load_fmri(subject: SubjectLike, roi: str = "VC", split: Split | str = "train
     >>> fmri.X.shape[0], fmri.stimulus_names[0]  # doctest: +SKIP
     (50, 'n01443537_22563')
     """
-    catalog = catalog or default_catalog()
+    catalog = resolve_catalog(catalog)
     subject = catalog.subject(subject)
     _ = subject.h5_name
     parse_roi(roi)  # name errors come before any download

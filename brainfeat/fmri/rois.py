@@ -1,5 +1,9 @@
 """ROI masks of ds001246 (``sourcedata/sub-*/anat/sub-*_mask_{LH,RH}_<part>.nii.gz``).
 
+A voxel belongs to a mask file when its value is nonzero, the usual reading of a binary
+mask (FSL's ``-bin``): a mark other than 1 (255 in a ``uint8`` mask) still marks the voxel.
+A NaN or infinite value says neither in nor out, so a mask holding one is refused.
+
 The release publishes eleven mask files per hemisphere: ``V1d V1v V2d V2v V3d V3v hV4
 LOC FFA PPA HVC``. brainfeat's ROIs combine them as the preprocessed files name them:
 
@@ -26,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from brainfeat.catalog import Catalog, SubjectLike, default_catalog
+from brainfeat.catalog import Catalog, SubjectLike, resolve_catalog
 from brainfeat.errors import DataNotFoundError, FormatError, IntegrityError, UnknownNameError
 
 __all__ = ["HEMISPHERES", "ROIS", "ROIMask", "load_roi", "mask_files", "parse_roi"]
@@ -137,6 +141,10 @@ def _read_mask(path: Path) -> tuple[np.ndarray, np.ndarray]:
         data = data[..., 0]
     if data.ndim != 3:
         raise FormatError(f"Mask {path} has shape {data.shape}: expected a 3-D volume (64 x 64 x 50).")
+    if data.dtype.kind not in "biuf" or not np.isfinite(data).all():
+        raise FormatError(f"Mask {path} holds {data.dtype} values that are not all finite numbers "
+                          "(NaN marks no voxel as in or out): expected a mask with nonzero "
+                          "voxels inside the ROI. Fetch it again.")
     return data != 0, np.asarray(image.affine, dtype=np.float64)
 
 
@@ -180,7 +188,7 @@ def load_roi(subject: SubjectLike, roi: str, hemisphere: str = "both", *,
     >>> v1.mask.shape, v1.n_voxels  # doctest: +SKIP
     ((64, 64, 50), 1004)
     """
-    catalog = catalog or default_catalog()
+    catalog = resolve_catalog(catalog)
     subject = catalog.subject(subject)
     name = parse_roi(roi)
     sides = _hemispheres(hemisphere)  # name errors come before any download

@@ -32,7 +32,7 @@ import pandas as pd
 from brainfeat.bids.design import one_back_repeats
 from brainfeat.bids.events import events_files, read_events
 from brainfeat.bids.layout import fetch_tree, preprocessed_bold_path
-from brainfeat.catalog import Catalog, Split, SubjectLike, default_catalog
+from brainfeat.catalog import Catalog, Split, SubjectLike, resolve_catalog
 from brainfeat.errors import DataNotFoundError, FormatError, IntegrityError
 from brainfeat.fmri.preprocessed import FMRI
 from brainfeat.fmri.rois import ROIMask, load_roi, parse_roi
@@ -141,11 +141,23 @@ def _read_bold(path: Path, mask: ROIMask) -> np.ndarray:
             f"BOLD file {path} is {state}. Fetch it with brainfeat.fetch_bids(subject, "
             "include=['derivatives/preproc-spm/*']) or, in a DataLad clone, `datalad get` it."
         )
-    image = nibabel.load(path)
-    if image.shape[:3] != mask.mask.shape or len(image.shape) != 4:
-        raise FormatError(f"{path} has shape {image.shape}: expected 4-D on the mask's grid "
-                          f"{mask.mask.shape} + (volumes,).")
-    return np.asanyarray(image.dataobj)[mask.mask].T  # (n_volumes, n_voxels), C order of the grid
+    try:
+        image = nibabel.load(path)
+        shape = image.shape
+        if shape[:3] != mask.mask.shape or len(shape) != 4:
+            raise FormatError(f"{path} has shape {shape}: expected 4-D on the mask's grid "
+                              f"{mask.mask.shape} + (volumes,).")
+        bold = np.asanyarray(image.dataobj)[mask.mask].T  # (volumes, voxels), C order of the grid
+    except FormatError:
+        raise
+    except Exception as error:  # nibabel raises many types for damaged files
+        raise FormatError(f"Cannot read BOLD run {path} as NIfTI ({type(error).__name__}: "
+                          f"{error}); fetch it again.") from None
+    if bold.dtype.kind not in "biuf" or not np.isfinite(bold).all():
+        raise FormatError(f"BOLD run {path} holds {bold.dtype} values that are not all finite "
+                          "numbers inside the mask: expected a preprocessed BOLD run; fetch it "
+                          "again.")
+    return bold
 
 
 def build_samples(subject: SubjectLike, split: Split | str, roi: str = "VC", *,
@@ -186,7 +198,7 @@ def build_samples(subject: SubjectLike, split: Split | str, roi: str = "VC", *,
     >>> train.X.shape  # doctest: +SKIP
     (1200, 4466)
     """
-    catalog = catalog or default_catalog()
+    catalog = resolve_catalog(catalog)
     subject = catalog.subject(subject)
     split = Split.parse(split)
     parse_roi(roi)  # name errors come before any download

@@ -25,14 +25,16 @@ references to them.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from brainfeat.errors import DataNotFoundError, FormatError, UnknownNameError
+from brainfeat.errors import (
+    BrainfeatError, DataNotFoundError, FormatError, InvalidValueError, UnknownNameError)
 
 __all__ = ["BData", "BDataBuilder", "read_bdata", "read_bdata_metadata", "write_bdata"]
 
@@ -141,32 +143,65 @@ class _Layout:
     vmap: dict[str, dict[float, str]]
 
 
+def _transposed(values_shape: tuple[int, ...], data_shape: tuple[int, ...], n_keys: int,
+                matlab_strings: bool) -> bool | None:
+    """Whether a file stores its arrays transposed, as MATLAB writes them; None if neither fits.
+
+    bdpy writes values (n_keys, n_columns) and the dataset (n_samples, n_columns); MATLAB
+    writes both transposed. The value array decides unless it is square (n_keys ==
+    n_columns); then the dataset decides unless it is square too; then the strings do
+    (bdpy writes ASCII strings; MATLAB writes UTF-8 strings, character codes or references).
+    """
+    rows, columns = values_shape
+    if rows != columns:
+        if n_keys not in (rows, columns):
+            return None
+        transposed = columns == n_keys
+        n_columns = rows if transposed else columns
+        return transposed if data_shape[0 if transposed else 1] == n_columns else None
+    if rows != n_keys or n_keys not in data_shape:
+        return None
+    if data_shape[0] != data_shape[1]:
+        return data_shape[0] == n_keys
+    return matlab_strings
+
+
 def _read_layout(h5file: Any, path: Path) -> _Layout:
+    import h5py
+
     meta = _group(h5file, path, "metadata", "metaData")
     data = _group(h5file, path, "dataset", "dataSet")
-    keys = _strings(meta["key"], h5file)
-    descriptions = _strings(meta["description"], h5file)
-    values = np.asarray(meta["value"], dtype=np.float64)
-    if values.ndim == 1:
-        values = values[np.newaxis, :] if len(keys) == 1 else values[:, np.newaxis]
-    if values.shape[0] != len(keys) and values.shape[1] == len(keys):
-        values = values.T  # written by MATLAB: (n_columns, n_meta)
-    if values.shape[0] != len(keys) or len(descriptions) != len(keys):
+    parts = {name: meta.get(name) for name in ("key", "description", "value")}
+    if not all(isinstance(node, h5py.Dataset) for node in parts.values()):
+        raise FormatError(f"{path}: the metadata group lacks one of key, description, value: "
+                          "expected the BData layout bdpy writes. Fetch or rewrite the file.")
+    for name, node in (("dataset", data), ("metadata value", parts["value"])):
+        if not isinstance(node, h5py.Dataset) or node.dtype.kind not in "biuf" \
+                or len(node.shape) > 2:
+            shape = getattr(node, "shape", None)
+            raise FormatError(f"{path}: the {name} is not a numeric array of at most two axes "
+                              f"({getattr(node, 'dtype', type(node).__name__)}, shape {shape}): "
+                              "expected the BData layout bdpy writes. Fetch or rewrite the file.")
+    if len(data.shape) != 2:
+        raise FormatError(f"{path}: dataset of shape {data.shape}; expected (n_samples, "
+                          "n_columns). Fetch or rewrite the file.")
+    keys = _strings(parts["key"], h5file)
+    descriptions = _strings(parts["description"], h5file)
+    values = np.asarray(parts["value"], dtype=np.float64)
+    if values.ndim < 2:
+        values = values.reshape((1, -1) if len(keys) == 1 else (-1, 1))
+    string = h5py.check_string_dtype(parts["key"].dtype)  # bdpy: ASCII; MATLAB: UTF-8, codes
+    transposed = _transposed(values.shape, data.shape, len(keys),
+                             string is None or string.encoding != "ascii")
+    if transposed is None or len(descriptions) != len(keys):
         raise FormatError(
-            f"{path}: {len(keys)} metadata keys, {len(descriptions)} descriptions and a value "
-            f"array of shape {values.shape}: expected one description and one value row per key."
-        )
-    n_columns = values.shape[1]
-    shape = data.shape if len(data.shape) == 2 else (data.shape[0], 1)
-    if shape[1] == n_columns:
-        transposed = False
-    elif shape[0] == n_columns:
-        transposed = True  # written by MATLAB: (n_columns, n_samples)
-    else:
-        raise FormatError(
-            f"{path}: dataset of shape {tuple(data.shape)} does not match the {n_columns} "
-            "columns of its metadata: expected (n_samples, n_columns) or its transpose."
-        )
+            f"{path}: {len(keys)} metadata keys, {len(descriptions)} descriptions, a value array "
+            f"of shape {values.shape} and a dataset of shape {data.shape}: expected values "
+            "(n_keys, n_columns) and a dataset (n_samples, n_columns), or both transposed as "
+            "MATLAB writes them. Fetch or rewrite the file.")
+    if transposed:
+        values = values.T
+    shape = data.shape[::-1] if transposed else data.shape
     header = {}
     if "header" in h5file:
         for name, node in h5file["header"].items():
@@ -179,21 +214,30 @@ def _read_layout(h5file: Any, path: Path) -> _Layout:
     if "vmap" in h5file:
         for key, group in h5file["vmap"].items():
             vmap[key] = {float(value): _text(node[()], h5file) for value, node in group.items()}
-    return _Layout(keys, descriptions, values, shape[1] if transposed else shape[0],
-                   transposed, header, vmap)
+    return _Layout(keys, descriptions, values, shape[0], transposed, header, vmap)
 
 
-def _open(path: str | os.PathLike[str]) -> Any:
+@contextmanager
+def _reading(path: str | os.PathLike[str]) -> Iterator[Any]:
+    """Open a BData file; anything that goes wrong inside is an error naming the file."""
     import h5py
 
     path = Path(path)
     if not path.is_file():
-        raise DataNotFoundError(f"BData file {path} does not exist.")
+        raise DataNotFoundError(f"BData file {path} does not exist (or is a folder): pass the "
+                                "path of a Subject*.h5, or fetch it with brainfeat.fetch_fmri().")
     try:
-        return h5py.File(path, "r")
-    except OSError as error:
-        raise FormatError(f"{path} is not a readable HDF5 file ({error}): expected a BData "
-                          "file such as Subject1.h5; fetch it again if it is truncated.") from None
+        with h5py.File(path, "r") as h5file:
+            yield h5file
+    except BrainfeatError as error:
+        if str(path) in str(error):
+            raise
+        raise FormatError(f"{path}: {error} Expected a BData file as bdpy writes it; fetch or "
+                          "rewrite the file.") from None
+    except Exception as error:  # h5py raises OSError, KeyError, ... for damaged files
+        raise FormatError(f"{path} is not a readable HDF5 file of BData ({type(error).__name__}: "
+                          f"{error}): expected a file such as Subject1.h5; fetch it again if "
+                          "it is truncated or damaged.") from None
 
 
 def read_bdata_metadata(path: str | os.PathLike[str]) -> BData:
@@ -201,7 +245,7 @@ def read_bdata_metadata(path: str | os.PathLike[str]) -> BData:
 
     Use it to decide which rows and columns to read with :func:`read_bdata`.
     """
-    with _open(path) as h5file:
+    with _reading(path) as h5file:
         layout = _read_layout(h5file, Path(path))
     empty = np.empty((0, layout.values.shape[1]))
     return BData(empty, layout.keys, layout.descriptions, layout.values, layout.header, layout.vmap)
@@ -215,6 +259,10 @@ def _index(selection: np.ndarray | Sequence[int] | None, size: int, what: str, p
         if array.shape != (size,):
             raise FormatError(f"{path}: a {what} mask of shape {array.shape}; expected ({size},).")
         return np.flatnonzero(array)
+    if array.dtype.kind not in "iu" or array.ndim != 1 or (
+            array.size and not 0 <= array.min() <= array.max() < size):
+        raise InvalidValueError(f"{path}: {what} indices must be integers from 0 to {size - 1}"
+                                f" (or a boolean mask of length {size}); got {selection!r}.")
     return np.sort(array.astype(np.int64))
 
 
@@ -250,7 +298,7 @@ def read_bdata(path: str | os.PathLike[str], *, rows: np.ndarray | Sequence[int]
     >>> vc = read_bdata("Subject1.h5", columns=meta.columns("ROI_VC"))  # doctest: +SKIP
     """
     path = Path(path)
-    with _open(path) as h5file:
+    with _reading(path) as h5file:
         layout = _read_layout(h5file, path)
         data = _group(h5file, path, "dataset", "dataSet")
         row_index = _index(rows, layout.n_samples, "row", path)

@@ -15,11 +15,17 @@ from typing import Literal
 
 import numpy as np
 
-from brainfeat.errors import FormatError, UnknownNameError
+from brainfeat.errors import DataNotFoundError, FormatError, UnknownNameError
 
 __all__ = ["MatFlavour", "mat_bytes", "read_mat_array", "write_mat_array"]
 
 MatFlavour = Literal["v5", "v7.3"]
+
+# dtype kinds of real numbers (bool, signed and unsigned integers, floats).
+_REAL_KINDS = "biuf"
+# MATLAB classes of real numeric arrays (v7.3 stores a "char" array as uint16 codes).
+_NUMERIC_CLASSES = {"double", "single", "logical", "int8", "uint8", "int16", "uint16",
+                    "int32", "uint32", "int64", "uint64"}
 
 # The 128-byte text header MATLAB writes into the HDF5 user block of a v7.3 file.
 _V73_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Thu Jan  1 00:00:00 1970 HDF5 schema 1.00 ."
@@ -43,29 +49,44 @@ def read_mat_array(path: str | os.PathLike[str], variable: str) -> np.ndarray:
 
     Raises
     ------
+    DataNotFoundError
+        If the file does not exist.
     FormatError
-        If the file is not a .mat file or lacks ``variable``.
+        If the file is damaged or not a .mat file, lacks ``variable``, or the variable is
+        not a real numeric array (complex, text, cell, struct, sparse).
     """
     import h5py
 
     path = Path(path)
-    if h5py.is_hdf5(path):
-        return _read_v73(path, variable)
-    return _read_v5(path, variable)
+    if not path.is_file():
+        raise DataNotFoundError(f"MATLAB file {path} does not exist (or is a folder): fetch "
+                                "the layer again (`brainfeat fetch ...`).")
+    array = _read_v73(path, variable) if h5py.is_hdf5(path) else _read_v5(path, variable)
+    if array.dtype.kind not in _REAL_KINDS:
+        what = "complex numbers" if array.dtype.kind == "c" else f"{array.dtype} values"
+        raise FormatError(
+            f"{path}: variable {variable!r} holds {what}; expected a real numeric array. "
+            "The file is not a published file of this kind: fetch it again.")
+    return array
+
+
+def _damaged(path: Path, error: BaseException) -> FormatError:
+    return FormatError(f"Cannot read {path} as a MATLAB .mat file ({type(error).__name__}: "
+                       f"{error}). It is damaged or not a .mat file: fetch it again.")
 
 
 def _read_v5(path: Path, variable: str) -> np.ndarray:
     from scipy.io import loadmat, whosmat
 
-    try:
+    try:  # scipy raises many types for damaged files (MatReadError, zlib.error, ...)
         content = loadmat(path, variable_names=[variable])
-    except (ValueError, TypeError, OSError) as error:
-        raise FormatError(f"Cannot read {path} as a MATLAB .mat file: {error}") from error
+        names = [] if variable in content else [name for name, _, _ in whosmat(path)]
+    except Exception as error:
+        raise _damaged(path, error) from None
     if variable not in content:
-        found = ", ".join(name for name, _, _ in whosmat(path)) or "none"
         raise FormatError(
-            f"{path} has no variable {variable!r} (variables found: {found}); "
-            "the file may belong to another kind of the dataset."
+            f"{path} has no variable {variable!r} (variables found: {', '.join(names) or 'none'}):"
+            " the file is truncated or belongs to another kind of the dataset; fetch it again."
         )
     return np.squeeze(np.asarray(content[variable]))
 
@@ -73,13 +94,27 @@ def _read_v5(path: Path, variable: str) -> np.ndarray:
 def _read_v73(path: Path, variable: str) -> np.ndarray:
     import h5py
 
-    with h5py.File(path, "r") as handle:
-        if variable not in handle or not isinstance(handle[variable], h5py.Dataset):
-            found = ", ".join(handle.keys()) or "none"
-            raise FormatError(
-                f"{path} (MATLAB v7.3) has no variable {variable!r} (variables found: {found})."
-            )
-        array = handle[variable][()]
+    try:  # HDF5 raises OSError, KeyError, ... for damaged files
+        with h5py.File(path, "r") as handle:
+            node = handle.get(variable)
+            if not isinstance(node, h5py.Dataset):
+                found = ", ".join(handle.keys()) or "none"
+                raise FormatError(f"{path} (MATLAB v7.3) has no variable {variable!r} holding "
+                                  f"an array (variables found: {found}): the file belongs to "
+                                  "another kind of the dataset or is damaged; fetch it again.")
+            matlab_class = node.attrs.get("MATLAB_class", b"double")
+            array = np.asarray(node[()])
+    except FormatError:
+        raise
+    except Exception as error:
+        raise _damaged(path, error) from None
+    matlab_class = (matlab_class.decode("ascii", "replace") if isinstance(matlab_class, bytes)
+                    else str(matlab_class))
+    if matlab_class not in _NUMERIC_CLASSES or array.dtype.names is not None:
+        what = "complex numbers" if array.dtype.names == ("real", "imag") else \
+            f"MATLAB class {matlab_class!r}"
+        raise FormatError(f"{path}: variable {variable!r} holds {what}; expected a real "
+                          "numeric array. Fetch the file again.")
     return np.squeeze(np.asarray(array).transpose())
 
 

@@ -8,10 +8,15 @@ File layout (format ``brainfeat-features/1``)::
     /layers/<layer>   (n_images, n_units) float32, channel-major units (c*H*W + h*W + w),
                       chunks of (batch rows x <= 1 MiB of units); attrs unit_shape, module
 
-Every layer's file space is allocated when it is created, so the bytes of a finished file
-do not depend on the order in which batches were written: an interrupted run that is
-started again with the same arguments continues with the batches not yet done and ends
-with the same file as an uninterrupted run. Memory holds one batch of images and of
+A new file is written whole before any batch: the first batch is computed to learn every
+layer's unit shape, then the attributes and every layer's file space are written under a
+temporary name and renamed to ``out`` (:mod:`brainfeat.io.jobfile`). After that a batch
+only writes raw bytes at fixed places and is marked done after they are flushed, so the
+bytes of a finished file do not depend on the order in which batches were written: a run
+killed at any moment and started again with the same arguments continues with the batches
+not yet done and ends with the same bytes as an uninterrupted run. A run holds
+``<out>.lock`` while it writes: a second process writing the same output stops with
+:class:`~brainfeat.errors.OutputLockedError`. Memory holds one batch of images and of
 layer outputs at a time (never all images x all layers).
 """
 
@@ -29,11 +34,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from brainfeat._checks import check_int
 from brainfeat.catalog import Catalog, Network
+from brainfeat.config import torch_device
 from brainfeat.errors import FormatError
 from brainfeat.features.preprocess import ImageList, list_images
 from brainfeat.features.specs import ModelSpec, model_spec
 from brainfeat.features.store import read_image_ids
+from brainfeat.io.jobfile import create_whole, exclusive_output, open_to_resume
 
 __all__ = ["FORMAT", "extract"]
 
@@ -41,65 +49,53 @@ FORMAT = "brainfeat-features/1"
 _CHUNK_BYTES = 1 << 20
 
 
-def _choose_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def _settings(spec: ModelSpec, batch_size: int) -> dict[str, str]:
     return {"format": FORMAT, "model": spec.name, "batch_size": str(batch_size),
             "layers": json.dumps(list(spec.taps)), **spec.provenance}
 
 
-def _open_output(out: Path, spec: ModelSpec, images: ImageList, batch_size: int,
-                 overwrite: bool) -> h5py.File:
-    """Open ``out`` for a new run, or for continuing the same run."""
-    settings = _settings(spec, batch_size)
-    if out.exists() and not overwrite:
-        handle = h5py.File(out, "r+")
-        found = {key: str(handle.attrs.get(key, "")) for key in settings}
-        ids = read_image_ids(handle["image_ids"]) if "image_ids" in handle else ()
-        if found == settings and ids == images.image_ids:
-            return handle
-        handle.close()
-        differing = [k for k in settings if found[k] != settings[k]]
-        differing += ["image_ids"] if ids != images.image_ids else []
-        raise FormatError(
-            f"{out} holds features of another run (different {', '.join(differing)}): pass "
-            "overwrite=True (CLI: --overwrite) to replace it, or choose another output file.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle = h5py.File(out, "w")
-    handle.attrs.update(settings)
+def _header(handle: h5py.File, spec: ModelSpec, images: ImageList, batch_size: int,
+            outputs: dict[str, torch.Tensor]) -> None:
+    """Write a new file's attributes and allocate every dataset (shapes from ``outputs``)."""
+    handle.attrs.update(_settings(spec, batch_size))
     handle.create_dataset("image_ids", data=np.array(images.image_ids, dtype=object),
                           dtype=h5py.string_dtype())
     handle.create_dataset("batches_done", shape=(math.ceil(len(images) / batch_size),),
                           dtype=bool, fillvalue=False)
-    handle.create_group("layers")
-    handle.flush()
+    layers = handle.create_group("layers")
+    for name, module in spec.taps.items():
+        unit_shape = tuple(outputs[name].shape[1:])
+        n_units = math.prod(unit_shape)
+        rows = min(batch_size, len(images))
+        units = max(1, min(n_units, _CHUNK_BYTES // (4 * rows)))
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+        dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+        dataset = layers.create_dataset(name, shape=(len(images), n_units), dtype=np.float32,
+                                        chunks=(rows, units), dcpl=dcpl)
+        dataset.attrs["unit_shape"] = np.asarray(unit_shape, dtype=np.int64)
+        dataset.attrs["module"] = module
+
+
+def _resume(out: Path, spec: ModelSpec, images: ImageList, batch_size: int) -> h5py.File:
+    """Open an existing ``out`` to continue the same run."""
+    rerun = "pass overwrite=True (CLI: --overwrite)"
+    handle = open_to_resume(out, rerun)
+    settings = _settings(spec, batch_size)
+    found = {key: str(handle.attrs.get(key, "")) for key in settings}
+    ids = read_image_ids(handle["image_ids"]) if "image_ids" in handle else ()
+    differing = [k for k in settings if found[k] != settings[k]]
+    differing += ["image_ids"] if ids != images.image_ids else []
+    missing = [name for name in spec.taps if f"layers/{name}" not in handle]
+    if differing or missing or "batches_done" not in handle:
+        handle.close()
+        if differing:
+            raise FormatError(
+                f"{out} holds features of another run (different {', '.join(differing)}): "
+                f"{rerun} to replace it, or choose another output file.")
+        raise FormatError(f"{out} lacks part of its header ({', '.join(missing) or 'batches_done'})"
+                          f": it was written by an older brainfeat; {rerun} to start again.")
     return handle
-
-
-def _layer_dataset(layers: h5py.Group, name: str, module: str, unit_shape: tuple[int, ...],
-                   n_images: int, batch_size: int) -> h5py.Dataset:
-    if name in layers:
-        dataset = layers[name]
-        if tuple(dataset.attrs["unit_shape"]) != unit_shape:
-            raise FormatError(f"Layer {name} was written with unit shape "
-                              f"{tuple(dataset.attrs['unit_shape'])}, now {unit_shape}: pass "
-                              "overwrite=True (CLI: --overwrite) or choose another output file.")
-        return dataset
-    n_units = math.prod(unit_shape)
-    rows = min(batch_size, n_images)
-    units = max(1, min(n_units, _CHUNK_BYTES // (4 * rows)))
-    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
-    dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
-    dataset = layers.create_dataset(name, shape=(n_images, n_units), dtype=np.float32,
-                                    chunks=(rows, units), dcpl=dcpl)
-    dataset.attrs["unit_shape"] = np.asarray(unit_shape, dtype=np.int64)
-    dataset.attrs["module"] = module
-    return dataset
 
 
 class _Recorder:
@@ -203,6 +199,10 @@ def extract(network_or_model: str | Network | nn.Module,
     FormatError
         ``out`` belongs to another run, an image is unreadable, or a layer's shape differs
         from the catalog.
+    InvalidValueError
+        ``batch_size`` below 1, or a ``device`` torch does not know or this machine lacks.
+    OutputLockedError
+        Another process is writing ``out`` (the message names ``<out>.lock``).
 
     Examples
     --------
@@ -211,38 +211,49 @@ def extract(network_or_model: str | Network | nn.Module,
     """
     from tqdm.auto import tqdm
 
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    batch_size = check_int("batch_size", batch_size, minimum=1, example=8)
+    target = torch_device(device)
     image_list = list_images(images, image_ids)
     spec = model_spec(network_or_model, layers=layers, weights=weights, relu=relu,
                       transform=transform, mean_bgr=mean_bgr, data_dir=data_dir, catalog=catalog,
                       progress=progress)
     out = Path(out)
-    target = _choose_device(device)
     model = spec.model.to(target)
-    with _open_output(out, spec, image_list, batch_size, overwrite) as handle:
-        done = handle["batches_done"]
-        pending = [b for b, finished in enumerate(done[()]) if not finished]
-        recorder = _Recorder(model, spec.taps)
-        try:
-            for batch in tqdm(pending, desc=f"{spec.name} features", unit="batch",
-                              disable=not progress):
-                start = batch * batch_size
-                stop = min(start + batch_size, len(image_list))
-                arrays = [spec.preprocess(path) for path in image_list.paths[start:stop]]
-                inputs = torch.from_numpy(np.stack(arrays)).to(target)
-                recorder.outputs.clear()
-                with torch.inference_mode():
-                    model(inputs)
-                _check_shapes(spec, recorder.outputs)
-                for layer, module in spec.taps.items():
-                    values = recorder.outputs.pop(layer)
-                    dataset = _layer_dataset(handle["layers"], layer, module,
-                                             tuple(values.shape[1:]), len(image_list), batch_size)
-                    dataset[start:stop] = values.reshape(stop - start, -1).numpy()
-                handle.flush()
-                done[batch] = True
-                handle.flush()
-        finally:
-            recorder.close()
+    recorder = _Recorder(model, spec.taps)
+
+    def forward(batch: int) -> dict[str, torch.Tensor]:
+        start = batch * batch_size
+        arrays = [spec.preprocess(path) for path in image_list.paths[start:start + batch_size]]
+        recorder.outputs.clear()
+        with torch.inference_mode():
+            model(torch.from_numpy(np.stack(arrays)).to(target))
+        _check_shapes(spec, recorder.outputs)
+        return dict(recorder.outputs)
+
+    try:
+        with exclusive_output(out):
+            first = None
+            if overwrite or not out.exists():  # the first batch's outputs give the shapes
+                first = forward(0)
+                create_whole(out, lambda handle: _header(handle, spec, image_list, batch_size,
+                                                         first))
+            with _resume(out, spec, image_list, batch_size) as handle:
+                done = handle["batches_done"]
+                pending = [b for b, finished in enumerate(done[()]) if not finished]
+                for batch in tqdm(pending, desc=f"{spec.name} features", unit="batch",
+                                  disable=not progress):
+                    if batch == 0 and first is not None:
+                        outputs, first = first, None  # one batch of outputs in memory at a time
+                    else:
+                        outputs = forward(batch)
+                    start = batch * batch_size
+                    stop = min(start + batch_size, len(image_list))
+                    for layer in spec.taps:
+                        rows = outputs[layer].reshape(stop - start, -1).numpy()
+                        handle["layers"][layer][start:stop] = rows
+                    handle.flush()
+                    done[batch] = True
+                    handle.flush()
+    finally:
+        recorder.close()
     return out
