@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import h5py
 import pytest
 
-from brainfeat.decoding import decode_jobs, decode_layer
+from brainfeat.decoding import decode_jobs, decode_layer, layer as layer_module
+from brainfeat.decoding.backends import get_backend, pinned_threads, thread_count
 from test_decoding_layer import SETTINGS, make_inputs
 
 distributed = pytest.importorskip("distributed")
@@ -40,6 +41,39 @@ def test_chunks_on_workers_equal_the_local_run(client, tmp_path: Path, backend: 
     spread = decode_layer("S1", "AlexNet", "fc8", inputs["features"], tmp_path / "dask.h5",
                           client=client, **args)
     assert spread.read_bytes() == local.read_bytes()
+
+
+def _threads_inside_and_after(backend: str, n_threads: int) -> tuple[int, int, int]:
+    """On a worker: (count before, count inside a block pinned to n_threads, count after)."""
+    array = get_backend(backend)
+    before = thread_count(array)
+    with pinned_threads(array, n_threads):
+        inside = thread_count(array)
+    return before, inside, thread_count(array)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_workers_compute_with_the_pinned_thread_count(client, backend: str) -> None:
+    # Dask starts workers with OMP_NUM_THREADS=1; a chunk pinned to 3 threads runs on 3 and
+    # the worker gets its own count back.
+    before, inside, after = client.submit(_threads_inside_and_after, backend, 3,
+                                          pure=False).result()
+    assert (before, inside, after) == (1, 3, 1)
+
+
+def test_every_chunk_carries_the_local_thread_count(tmp_path: Path, monkeypatch) -> None:
+    seen = []
+    decode_chunk = layer_module.decode_chunk
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["threads"])
+        return decode_chunk(*args, **kwargs)
+
+    monkeypatch.setattr(layer_module, "decode_chunk", spy)
+    inputs = make_inputs(tmp_path)
+    decode_layer("S1", "AlexNet", "fc8", inputs["features"], tmp_path / "local.h5",
+                 **{**SETTINGS, **_plain(inputs), "backend": "torch"})
+    assert seen == [thread_count(get_backend("torch"))] * 5
 
 
 def test_jobs_on_workers_equal_the_local_runs(client, tmp_path: Path) -> None:

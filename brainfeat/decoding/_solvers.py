@@ -29,7 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from brainfeat._checks import check_float, check_int
 from brainfeat.decoding.backends import Backend
+from brainfeat.errors import InvalidValueError
 
 __all__ = ["BoundDesign", "Design", "UnitModels", "fit_units", "normalise_stats",
            "predict_units", "prepare_design", "standardise"]
@@ -121,16 +123,15 @@ def prepare_design(x_train: np.ndarray, alpha: float, n_voxels: int | None) -> D
     n_voxels : int or None
         Voxels kept per unit; ``None``, 0 or at least ``x_train.shape[1]`` keeps all of them.
     """
+    alpha = check_float("alpha", alpha, example=100.0)
+    if n_voxels is not None:
+        n_voxels = check_int("n_voxels", n_voxels, minimum=0, example=500)
     x = np.asarray(x_train, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] < 2:
-        raise ValueError(
+        raise InvalidValueError(
             f"X has shape {x.shape}: expected (n_samples, n_voxels) with at least 2 samples.")
     if not np.isfinite(x).all():
-        raise ValueError("X contains NaN or infinite values: remove or impute them first.")
-    if alpha < 0:
-        raise ValueError(f"alpha={alpha!r}: expected a penalty >= 0 (the published value is 100).")
-    if n_voxels is not None and n_voxels < 0:
-        raise ValueError(f"n_voxels={n_voxels!r}: expected a count >= 0, or None for all voxels.")
+        raise InvalidValueError("X contains NaN or infinite values: remove or impute them first.")
     n_samples, n_features = x.shape
     select = bool(n_voxels) and n_voxels < n_features
     x_aug = np.hstack((x, np.ones((n_samples, 1))))

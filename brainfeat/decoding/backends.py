@@ -13,11 +13,12 @@ device.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -25,7 +26,8 @@ import numpy as np
 
 from brainfeat.errors import BrainfeatError, UnknownNameError
 
-__all__ = ["Backend", "NotPositiveDefiniteError", "NumpyBackend", "TorchBackend", "get_backend"]
+__all__ = ["Backend", "NotPositiveDefiniteError", "NumpyBackend", "TorchBackend", "get_backend",
+           "pinned_threads", "thread_count"]
 
 #: Bytes of gathered sub-systems held at once by one batched solve.
 BATCH_BYTES = {"cpu": 256 * 2**20, "cuda": 4 * 2**30}
@@ -151,6 +153,54 @@ def _usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
+def _blas_threads() -> int:
+    """Threads BLAS would use here (``OMP_NUM_THREADS``, ``threadpoolctl`` limits apply)."""
+    from threadpoolctl import threadpool_info
+    blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    return max(blas) if blas else _usable_cpus()
+
+
+def thread_count(backend: "Backend") -> int:
+    """Threads of ``backend``'s CPU kernels in this process: torch's intra-op count, or BLAS's.
+
+    Pass it to :func:`pinned_threads` in another process to compute with the same count.
+    """
+    if backend.name == "torch":
+        return int(backend.torch.get_num_threads())
+    return _blas_threads()
+
+
+_PINNED = threading.Lock()
+
+
+@contextlib.contextmanager
+def pinned_threads(backend: "Backend", n_threads: int | None) -> Iterator[None]:
+    """Run the block with ``backend``'s CPU kernels (BLAS, torch intra-op) on ``n_threads``.
+
+    How a matrix product splits its sums over threads (MKL in torch, some BLAS kernels)
+    changes the last bits of float results, so a chunk computed on a Dask worker (one
+    thread by default) can differ from the same chunk computed by the process that planned
+    the run. Pinning the planner's count (:func:`thread_count`) makes them equal. The
+    counts are process-wide, so pinned blocks of one process run one at a time; the
+    previous counts are restored afterwards. ``None`` changes nothing.
+    """
+    if n_threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with _PINNED, threadpool_limits(limits=n_threads, user_api="blas"):
+        if backend.name != "torch":
+            yield
+            return
+        previous = backend.torch.get_num_threads()
+        backend.torch.set_num_threads(n_threads)
+        try:
+            yield
+        finally:
+            backend.torch.set_num_threads(previous)
+
+
 class NumpyBackend:
     """numpy arrays on the CPU; SPD solves by LAPACK ``?posv``, one thread per unit.
 
@@ -169,11 +219,7 @@ class NumpyBackend:
     def __init__(self, dtype: str = "float64", n_threads: int | None = None) -> None:
         self.dtype = np.dtype(dtype)
         self.device = "cpu"
-        if n_threads is None:
-            from threadpoolctl import threadpool_info
-            blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
-            n_threads = max(blas) if blas else _usable_cpus()
-        self.n_threads = n_threads
+        self.n_threads = _blas_threads() if n_threads is None else n_threads
 
     def asarray(self, array: Any, dtype: str | None = None) -> np.ndarray:
         """``array`` as a numpy array of ``dtype`` (a name; default: the backend's)."""
@@ -306,12 +352,10 @@ class TorchBackend:
     def __init__(self, dtype: str = "float64", device: Any = None) -> None:
         import torch
 
+        from brainfeat.config import torch_device
+
         self.torch = torch
-        self.device = torch.device(device or "cpu")
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise UnknownNameError(
-                f"device={str(self.device)!r} was asked for but torch sees no CUDA device: "
-                "use device='cpu' or run on a machine with a GPU.")
+        self.device = torch_device(device or "cpu")
         self.dtype = getattr(torch, dtype)
         self.batch_bytes = BATCH_BYTES.get(self.device.type, BATCH_BYTES["cpu"])
 

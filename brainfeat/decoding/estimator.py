@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from brainfeat._checks import check_int
 from brainfeat.decoding._solvers import (
     UnitModels, fit_units, normalise_stats, predict_units, prepare_design, standardise)
 from brainfeat.decoding.backends import get_backend
@@ -29,15 +30,13 @@ def chunk_size(chunk_units: int | None, n_samples: int, n_voxels: int) -> int:
 
     Raises
     ------
-    ValueError
-        If ``chunk_units`` is below 1.
+    InvalidValueError
+        If ``chunk_units`` is not a whole number >= 1 (None means about 128 MB of
+        temporaries per chunk).
     """
     if chunk_units is None:
         return default_chunk_units(n_samples, n_voxels)
-    if chunk_units < 1:
-        raise ValueError(f"chunk_units={chunk_units!r}: expected a count >= 1, or None for "
-                         "about 128 MB of temporaries per chunk.")
-    return int(chunk_units)
+    return check_int("chunk_units", chunk_units, minimum=1, example=256)
 
 
 class VoxelSelectRidge(RegressorMixin, BaseEstimator):

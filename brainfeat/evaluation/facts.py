@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from brainfeat.evaluation.metrics import NanPolicy, rank_units
+from brainfeat.evaluation.metrics import NanPolicy, rank_ranges
 from brainfeat.evaluation.results import Finding, LayerCheck
 
 __all__ = [
@@ -36,8 +36,9 @@ __all__ = [
     "rank_agreements",
 ]
 
-#: A rank file "matches" a policy when at least this fraction of its units agree exactly
-#: (leaves room for near-ties whose order float rounding may swap).
+#: A rank file "matches" a policy when at least this fraction of its units agree (a unit
+#: tied with others in the stored accuracy agrees anywhere in its group's range of ranks;
+#: the slack is for near-ties of recomputed accuracies, whose order rounding may swap).
 RANK_MATCH_FRACTION = 0.999
 #: Published Averaged decoded features "equal" the subjects' mean within this relative error.
 DECODED_RELATIVE_TOLERANCE = 1e-5
@@ -68,7 +69,11 @@ RANK_POLICIES: tuple[RankPolicy, ...] = tuple(
 
 
 def rank_agreements(accuracy: np.ndarray, published_rank: np.ndarray) -> dict[str, float]:
-    """Fraction of units whose published rank equals each policy's rank of ``accuracy``.
+    """Fraction of units whose published rank each policy's ranking of ``accuracy`` allows.
+
+    Units tied in ``accuracy`` may come in any order (the lab may have ranked unrounded
+    values, or broken ties its own way), so a unit agrees when its published rank lies in
+    the range of ranks its tied group takes (:func:`~brainfeat.evaluation.metrics.rank_ranges`).
 
     Parameters
     ----------
@@ -82,15 +87,16 @@ def rank_agreements(accuracy: np.ndarray, published_rank: np.ndarray) -> dict[st
     dict of policy label -> fraction in [0, 1]
     """
     published = np.asarray(published_rank, dtype=np.float64).ravel()
-    one_based: dict[tuple[bool, str], np.ndarray] = {}
+    one_based: dict[tuple[bool, str], tuple[np.ndarray, np.ndarray]] = {}
     result = {}
     for policy in RANK_POLICIES:
         key = (policy.descending, policy.nan)
         if key not in one_based:
-            one_based[key] = rank_units(accuracy, descending=policy.descending, nan=policy.nan)
-        ranks = one_based[key] - (1 - policy.base)
-        equal = (ranks == published) | (np.isnan(ranks) & np.isnan(published))
-        result[policy.label] = float(equal.mean())
+            one_based[key] = rank_ranges(accuracy, descending=policy.descending, nan=policy.nan)
+        low, high = (ranks - (1 - policy.base) for ranks in one_based[key])
+        agree = (low <= published) & (published <= high)
+        agree |= np.isnan(low) & np.isnan(published)
+        result[policy.label] = float(agree.mean())
     return result
 
 
@@ -155,8 +161,9 @@ def conclude_rank(layers: Sequence[LayerCheck]) -> tuple[Finding, str | None]:
              else f"{name}: undetermined (the files do not tell "
                   f"{' from '.join(sorted(str(describe(v)) for v in values))})"
              for name, values, describe in aspects]
-    evidence = (f"{most} of {len(files)} rank files match exactly (>= "
-                f"{RANK_MATCH_FRACTION:.1%} of units) under {best[0].label}")
+    evidence = (f"{most} of {len(files)} rank files match (>= {RANK_MATCH_FRACTION:.1%} of "
+                f"units, ties in either order) under {best[0].label}"
+                + "".join(f"; equally under {policy.label}" for policy in best[1:]))
     return Finding("rank", "; ".join(parts), evidence, len(best) == 1), best[0].label
 
 

@@ -8,8 +8,8 @@
   features averaged over the subjects (scored afterwards like any subject).
 * :func:`intersubject_correlation` -- Figure 2c: Pearson r between two subjects' unit
   accuracies, for every pair, over the units both subjects score.
-* :func:`pairwise_identification` -- per image, the fraction of other images whose true
-  features the decoded features resemble less than their own.
+
+Identification (pairwise, category, n-way) lives in :mod:`brainfeat.evaluation.identification`.
 
 Arrays are ``(n_images, n_units)``; trailing unit axes are flattened. Sums are taken in
 float64 whatever the input dtype, unit chunk by unit chunk, so a 50 x 3.2 M float32 layer
@@ -29,7 +29,7 @@ __all__ = [
     "RunningMean",
     "averaged_decoded",
     "intersubject_correlation",
-    "pairwise_identification",
+    "rank_ranges",
     "rank_units",
     "unit_correlation",
 ]
@@ -55,7 +55,7 @@ def unit_correlation(pred: np.ndarray, true: np.ndarray, *,
 
     Parameters
     ----------
-    pred, true : ndarray, shape (n_images, n_units) or (n_images, *unit_shape)
+    pred, true : ndarray, shape (n_images, n_units) or (n_images, ``*unit_shape``)
         Decoded and true features of the same images in the same order.
     chunk_units : int, optional
         Units scored at a time; bounds the float64 temporaries to
@@ -146,6 +146,42 @@ def rank_units(accuracy: np.ndarray, descending: bool = True,
     return ranks
 
 
+def rank_ranges(accuracy: np.ndarray, descending: bool = True,
+                nan: NanPolicy = "last") -> tuple[np.ndarray, np.ndarray]:
+    """The lowest and highest rank each unit can take when tied units may come in any order.
+
+    Units with equal accuracy (and, unless ``nan="keep"``, all NaN units) form a tied
+    group; every order within a group is an equally valid ranking, so each unit of a group
+    of ``m`` units starting at rank ``r`` can take any rank in ``r .. r + m - 1``.
+
+    Parameters
+    ----------
+    accuracy, descending, nan
+        As in :func:`rank_units`.
+
+    Returns
+    -------
+    (ndarray, ndarray) of float64, shape (n_units,)
+        Lowest and highest rank per unit (1-based); NaN for NaN units under ``nan="keep"``.
+
+    Examples
+    --------
+    >>> rank_ranges(np.array([0.5, 0.1, 0.5, np.nan]))
+    (array([1., 3., 1., 4.]), array([2., 3., 2., 4.]))
+    """
+    ranks = rank_units(accuracy, descending=descending, nan=nan)
+    values = np.asarray(accuracy, dtype=np.float64).ravel()
+    # One group label per distinct value; every NaN in one group (np.unique keeps NaNs apart).
+    labels = np.unique(np.where(np.isnan(values), np.inf, values), return_inverse=True)[1]
+    labels = np.where(np.isnan(values), labels.max(initial=0) + 1, labels)
+    ranked = ~np.isnan(ranks)                          # all but NaN units under "keep"
+    low = np.full(labels.max(initial=0) + 1, np.inf)
+    high = np.full(low.shape, -np.inf)
+    np.minimum.at(low, labels[ranked], ranks[ranked])
+    np.maximum.at(high, labels[ranked], ranks[ranked])
+    return np.where(ranked, low[labels], np.nan), np.where(ranked, high[labels], np.nan)
+
+
 class RunningMean:
     """Mean of equally shaped arrays added one at a time, summed in float64.
 
@@ -156,7 +192,7 @@ class RunningMean:
     --------
     >>> mean = RunningMean()
     >>> mean.add(np.ones((2, 3), np.float32)); mean.add(np.zeros((2, 3), np.float32))
-    >>> mean.result()[0, 0], mean.count
+    >>> float(mean.result()[0, 0]), mean.count
     (0.5, 2)
     """
 
@@ -236,42 +272,3 @@ def intersubject_correlation(acc_by_subject: Mapping[str, np.ndarray],
         r = unit_correlation(a[keep, None], b[keep, None])
         result[(first, second)] = float(r[0])
     return result
-
-
-def pairwise_identification(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """Pairwise identification accuracy of each decoded image.
-
-    For image ``i``, the fraction of the other images ``j`` whose true features correlate
-    less with the decoded features of ``i`` than the true features of ``i`` do (bdpy's
-    ``pairwise_identification`` with its defaults). Units with a NaN anywhere are dropped
-    first; NaN similarities are left out of the comparison.
-
-    Parameters
-    ----------
-    pred, true : ndarray, shape (n_images, n_units) or (n_images, *unit_shape)
-
-    Returns
-    -------
-    ndarray of float64, shape (n_images,)
-        Values in [0, 1]; 0.5 is chance.
-    """
-    pred = _as_matrix(pred, "pred").astype(np.float64)
-    true = _as_matrix(true, "true").astype(np.float64)
-    if pred.shape != true.shape:
-        raise ValueError(f"pred has shape {pred.shape} but true has shape {true.shape}.")
-    keep = ~(np.isnan(pred).any(axis=0) | np.isnan(true).any(axis=0))
-    similarity = _row_correlations(pred[:, keep], true[:, keep])
-    own = np.diag(similarity)[:, None]
-    valid = ~np.isnan(similarity)
-    beaten = np.sum((similarity < own) & valid, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return beaten / (valid.sum(axis=1) - 1)
-
-
-def _row_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        a /= np.linalg.norm(a, axis=1, keepdims=True)
-        b /= np.linalg.norm(b, axis=1, keepdims=True)
-    return a @ b.T

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from brainfeat.catalog import AVERAGED, Catalog, Kind, LayerInfo, Network, Subject, SubjectLike
-from brainfeat.catalog import default_catalog
+from brainfeat._checks import check_float, check_output_folder
+from brainfeat.catalog import (
+    AVERAGED, Catalog, Kind, LayerInfo, Network, Subject, SubjectLike, resolve_catalog)
 from brainfeat.errors import BrainfeatError, UnknownNameError
 from brainfeat.evaluation.facts import (
     DECODED_RELATIVE_TOLERANCE,
@@ -77,7 +78,7 @@ def verify(network: Network | str | None = None, layer: str | None = None,
     catalog : Catalog, optional
         Dataset description; defaults to the published dataset (a replica passes its own).
     tolerance : float, optional
-        Absolute tolerance on accuracies.
+        Absolute tolerance on accuracies: a finite number >= 0.
     out_dir : path-like, optional
         If given, write ``verification.json``, ``verification.html`` (self-contained, figures
         embedded) and the Figure 2 PNG/SVG files there.
@@ -87,9 +88,14 @@ def verify(network: Network | str | None = None, layer: str | None = None,
     Returns
     -------
     VerificationReport
-        Per (network, layer, subject): max |recomputed - published| accuracy, the fraction
+        Per (network, layer, subject): max ``|recomputed - published|`` accuracy, the fraction
         within ``tolerance``, rank agreement; the findings on rank convention, ``Averaged``,
         pre/post-ReLU and .mat flavours; Figure 2 statistics against the paper.
+
+    Raises
+    ------
+    InvalidValueError
+        ``tolerance`` negative, NaN or infinite.
 
     Examples
     --------
@@ -98,7 +104,10 @@ def verify(network: Network | str | None = None, layer: str | None = None,
     """
     from tqdm.auto import tqdm
 
-    catalog = catalog or default_catalog()
+    tolerance = check_float("tolerance", tolerance, example=DEFAULT_TOLERANCE)
+    if out_dir is not None:
+        check_output_folder("out_dir", out_dir)  # before the work, not after it
+    catalog = resolve_catalog(catalog)
     layers = _select_layers(catalog, network, layer)
     subjects = (catalog.subjects + (AVERAGED,) if subject is None
                 else (catalog.subject(subject),))
@@ -165,7 +174,7 @@ def figure2_statistics(network: Network | str | None = None, layer: str | None =
     """
     from tqdm.auto import tqdm
 
-    catalog = catalog or default_catalog()
+    catalog = resolve_catalog(catalog)
     source = _Source(catalog, data_dir, download)
     stats = []
     for info in tqdm(_select_layers(catalog, network, layer), desc="figures", unit="layer",
@@ -415,16 +424,22 @@ def _problems(check: SubjectCheck, tolerance: float) -> list[str]:
             f"{check.accuracy_nan_mismatches} NaN on one side only)")
     agreements = check.rank_agreement or check.rank_agreement_recomputed
     if agreements:
-        best = max(agreements, key=agreements.__getitem__)
         fraction = check.rank_fraction
         if check.rank_policy is None:
-            problems.append(f"rank file matches no tested convention (closest: {best}, "
-                            f"{agreements[best]:.1%} of units)")
+            problems.append(f"rank file matches no tested convention (closest: "
+                            f"{_closest(agreements)} of units)")
         elif fraction is not None and fraction < RANK_MATCH_FRACTION:
             problems.append(
                 f"rank file follows the established convention ({check.rank_policy}) for only "
-                f"{fraction:.1%} of units; closest convention: {best} ({agreements[best]:.1%})")
+                f"{fraction:.1%} of units; closest convention: {_closest(agreements)}")
     return problems
+
+
+def _closest(agreements: dict[str, float]) -> str:
+    """The conventions of highest agreement: ``"A (97.0%)"`` or ``"A (97.0%), tied with B"``."""
+    top = max(agreements.values())
+    tied = [label for label, fraction in agreements.items() if fraction == top]
+    return f"{tied[0]} ({top:.1%})" + (f", tied with {'; '.join(tied[1:])}" if tied[1:] else "")
 
 
 def _averaged_problems(averaged: AveragedCheck) -> list[str]:

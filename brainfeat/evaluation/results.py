@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from brainfeat.evaluation.statistics import PUBLISHED_TOLERANCE, LayerFigureStats
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
 
 __all__ = [
     "AveragedCheck",
@@ -39,7 +42,7 @@ class SubjectCheck:
     errors : tuple of str
         Files that exist but could not be read, with the reason.
     accuracy_max_abs_diff : float or None
-        Max |recomputed - published| over units both score; None when not compared.
+        Max ``|recomputed - published|`` over units both score; None when not compared.
     accuracy_fraction_within : float or None
         Fraction of units within tolerance (NaN on both sides counts as agreement).
     accuracy_nan_mismatches : int or None
@@ -94,7 +97,7 @@ class AveragedCheck:
     n_subjects : int
         Subjects whose decoded features were averaged.
     decoded_max_relative_diff : float or None
-        Max |published Averaged decoded - mean of the subjects' decoded| / max |mean|.
+        Max ``|published Averaged decoded - mean of the subjects' decoded| / max |mean|``.
     mean_then_score_max_abs_diff, mean_then_score_fraction_within : float or None
         Published Averaged accuracy against the accuracy of the averaged decoded features.
     mean_of_accuracies_max_abs_diff, mean_of_accuracies_fraction_within : float or None
@@ -251,6 +254,27 @@ class VerificationReport:
     def to_json(self) -> str:
         """The report as JSON text."""
         return json.dumps(self.to_dict(), indent=1, allow_nan=False)
+
+    def to_frame(self) -> "pandas.DataFrame":
+        """One row per (network, layer, subject) check: the numbers of :meth:`format_table`.
+
+        Columns: ``network``, ``layer``, ``subject``, ``n_units``,
+        ``accuracy_max_abs_diff``, ``accuracy_fraction_within``, ``accuracy_nan_mismatches``,
+        ``rank_policy``, ``rank_fraction``, ``status`` and ``problems`` (joined by ``"; "``);
+        a number not compared is NaN.
+        """
+        import pandas
+
+        return pandas.DataFrame(
+            [{"network": c.network, "layer": c.layer, "subject": c.subject,
+              "n_units": c.n_units, "accuracy_max_abs_diff": c.accuracy_max_abs_diff,
+              "accuracy_fraction_within": c.accuracy_fraction_within,
+              "accuracy_nan_mismatches": c.accuracy_nan_mismatches,
+              "rank_policy": c.rank_policy, "rank_fraction": c.rank_fraction,
+              "status": c.status, "problems": "; ".join(c.problems)}
+             for c in self.subject_checks]).astype(
+            {"accuracy_max_abs_diff": float, "accuracy_fraction_within": float,
+             "accuracy_nan_mismatches": float, "rank_fraction": float})
 
     def format_table(self) -> str:
         """A plain-text summary: one row per (network, layer, subject), then the findings."""
