@@ -33,6 +33,9 @@ from brainfeat.errors import (
     DownloadError,
     FormatError,
     IntegrityError,
+    InvalidValueError,
+    OutputLockedError,
+    ShapeMismatchError,
     UnknownNameError,
     UnsafeArchiveError,
 )
@@ -50,17 +53,23 @@ _LAZY = {
     "load_rank": "brainfeat.published",
     "FeatureSet": "brainfeat.published",
     "UnitScores": "brainfeat.published",
+    "load_all": "brainfeat.exports",
+    "identify": "brainfeat.evaluation.identify",
+    "bh_score": "brainfeat.evaluation.hierarchy",
     "load_events": "brainfeat.bids.events",
     "load_roi": "brainfeat.fmri.rois",
     "load_fmri": "brainfeat.fmri.preprocessed",
     "FMRI": "brainfeat.fmri.preprocessed",
     "verify": "brainfeat.evaluation.report",
+    "regenerate": "brainfeat.regeneration.loop",
 }
 
 __all__ = [
     "AVERAGED", "BrainfeatError", "Catalog", "DataNotFoundError", "DownloadError",
-    "FormatError", "IntegrityError", "Kind", "LayerInfo", "Network", "Split", "Subject",
-    "UnknownNameError", "UnsafeArchiveError", "default_catalog", "layer_info",
+    "FormatError", "IntegrityError", "InvalidValueError", "Kind", "LayerInfo", "Network",
+    "OutputLockedError", "ShapeMismatchError", "Split", "Subject", "UnknownNameError",
+    "UnsafeArchiveError",
+    "default_catalog", "layer_info",
     *_LAZY,
 ]
 
@@ -80,6 +89,10 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from brainfeat.bids.events import load_events
     from brainfeat.evaluation.report import verify
+    from brainfeat.regeneration.loop import regenerate
+    from brainfeat.evaluation.hierarchy import bh_score
+    from brainfeat.evaluation.identify import identify
+    from brainfeat.exports import load_all
     from brainfeat.fmri.preprocessed import FMRI, load_fmri
     from brainfeat.fmri.rois import load_roi
     from brainfeat.published import (

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -21,7 +23,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Union
 
-from brainfeat.errors import UnknownNameError
+from brainfeat.config import CATALOG_ENV
+from brainfeat.errors import DataNotFoundError, FormatError, InvalidValueError, UnknownNameError
 
 __all__ = [
     "AVERAGED",
@@ -35,6 +38,7 @@ __all__ = [
     "SubjectLike",
     "default_catalog",
     "layer_info",
+    "resolve_catalog",
 ]
 
 
@@ -167,10 +171,12 @@ class Subject:
     def parse(cls, value: "SubjectLike", catalog: "Catalog | None" = None) -> "Subject":
         """Return the subject named by ``value``.
 
-        Accepts a :class:`Subject`, an int, or a string such as ``"1"``, ``"S1"``,
-        ``"sub-01"``, ``"Subject1"`` or ``"Averaged"``, checked against ``catalog``.
+        Accepts a :class:`Subject`, an integer (numpy integers too), or a string such as
+        ``"1"``, ``"S1"``, ``"sub-01"``, ``"Subject1"`` or ``"Averaged"``, checked against
+        ``catalog`` (a :class:`Catalog`, a catalog JSON path, or None for the published
+        dataset). Signs, floats and bools name nobody: ``"-1"`` is an error, not S1.
         """
-        catalog = catalog or default_catalog()
+        catalog = resolve_catalog(catalog)
         known = catalog.subjects + (AVERAGED,)
         subject = value if isinstance(value, Subject) else _parse_subject_text(value)
         if subject not in known:
@@ -185,20 +191,20 @@ class Subject:
 def _parse_subject_text(value: Any) -> Subject | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return Subject(value)
+    if isinstance(value, numbers.Integral):  # int, numpy.int64, ...
+        return Subject(int(value))
     if isinstance(value, str):
-        text = _normalise(value)
-        if text in ("averaged", "average", "ave", "avg"):
+        if _normalise(value) in ("averaged", "average", "ave", "avg"):
             return AVERAGED
-        match = re.fullmatch(r"(?:s|sub|subject)?0*(\d+)", text)
+        # A separator only after a prefix: "sub-01" names S1, "-1" names nobody.
+        match = re.fullmatch(r"(?:(?:s|sub|subject)[\s_\-]?)?0*(\d+)", value.strip().lower())
         if match:
             return Subject(int(match.group(1)))
     return None
 
 
 AVERAGED = Subject(None)
-SubjectLike = Union[Subject, int, str]
+SubjectLike = Union[Subject, int, str]  # numpy integers count as int
 
 
 @dataclass(frozen=True)
@@ -344,9 +350,29 @@ class Catalog:
         return json.dumps(data, indent=1)
 
     @classmethod
-    def from_json(cls, text: str) -> "Catalog":
-        """Read a catalog written by :meth:`to_json`."""
-        data = json.loads(text)
+    def from_json(cls, text: str, source: str = "catalog JSON") -> "Catalog":
+        """Read a catalog written by :meth:`to_json`.
+
+        Raises
+        ------
+        FormatError
+            If ``text`` is not JSON or lacks a field (the message names ``source``).
+        """
+        try:
+            return cls._from_dict(json.loads(text))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            if isinstance(error, UnknownNameError):
+                raise FormatError(f"{source} is not a brainfeat catalog: {error} Write it "
+                                  "with Catalog.to_json (as `brainfeat demo` does).") from None
+            what = f"no field {error}" if isinstance(error, KeyError) else str(error)
+            raise FormatError(
+                f"{source} is not a brainfeat catalog ({type(error).__name__}: {what}): "
+                "expected the JSON written by Catalog.to_json, such as "
+                "brainfeat_demo/replica/catalog.json; write it again with `brainfeat demo` "
+                "or Catalog.to_json.") from None
+
+    @classmethod
+    def _from_dict(cls, data: dict[str, Any]) -> "Catalog":
         return cls(
             name=data["name"],
             synthetic=data["synthetic"],
@@ -361,9 +387,32 @@ class Catalog:
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> "Catalog":
-        """Read a catalog JSON file."""
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+    def load(cls, path: str | os.PathLike[str]) -> "Catalog":
+        """Read a catalog JSON file.
+
+        Raises
+        ------
+        DataNotFoundError
+            If ``path`` is not a readable file.
+        FormatError
+            If it does not hold a catalog.
+        """
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise FormatError(f"{path} is not a brainfeat catalog: it is not UTF-8 text. "
+                              "Expected the JSON written by Catalog.to_json, such as "
+                              "brainfeat_demo/replica/catalog.json.") from None
+        except OSError as error:
+            reason = ("it is a folder" if path.is_dir() else
+                      "it does not exist" if not path.exists() else
+                      f"it cannot be read ({error.strerror})")
+            raise DataNotFoundError(
+                f"Cannot read the catalog {path}: {reason}. Expected a catalog JSON file such "
+                "as brainfeat_demo/replica/catalog.json (written by `brainfeat demo`); give its "
+                "path, or leave the catalog out for the published dataset.") from None
+        return cls.from_json(text, source=str(path))
 
 
 # ----------------------------------------------------------------------------------------
@@ -438,7 +487,41 @@ def default_catalog() -> Catalog:
     )
 
 
-def layer_info(network: Network | str, layer: str, catalog: Catalog | None = None) -> LayerInfo:
+def resolve_catalog(catalog: Catalog | str | os.PathLike[str] | None) -> Catalog:
+    """The catalog a ``catalog=`` argument names.
+
+    Parameters
+    ----------
+    catalog : Catalog, path-like or None
+        A :class:`Catalog`, the path of a catalog JSON file (read with
+        :meth:`Catalog.load`), or None: the catalog JSON named by ``$BRAINFEAT_CATALOG``
+        where it is set (e.g. by ``brainfeat demo --serve``), else the published dataset.
+
+    Raises
+    ------
+    InvalidValueError
+        If ``catalog`` is none of these.
+    """
+    if catalog is None:
+        named = os.environ.get(CATALOG_ENV, "").strip()
+        if not named:
+            return default_catalog()
+        try:
+            return Catalog.load(named)
+        except (DataNotFoundError, FormatError) as error:
+            raise type(error)(f"${CATALOG_ENV} names a catalog brainfeat cannot use: {error} "
+                              f"Or unset {CATALOG_ENV} for the published dataset.") from None
+    if isinstance(catalog, Catalog):
+        return catalog
+    if isinstance(catalog, str | os.PathLike):
+        return Catalog.load(catalog)
+    raise InvalidValueError(
+        f"catalog={catalog!r} is neither a Catalog nor a path: pass Catalog.load('catalog.json'),"
+        " the path of a catalog JSON file, or None for the published dataset.")
+
+
+def layer_info(network: Network | str, layer: str,
+               catalog: Catalog | str | os.PathLike[str] | None = None) -> LayerInfo:
     """Describe one published layer.
 
     Parameters
@@ -458,4 +541,4 @@ def layer_info(network: Network | str, layer: str, catalog: Catalog | None = Non
     >>> layer_info("AlexNet", "conv1").unit_shape
     (96, 55, 55)
     """
-    return (catalog or default_catalog()).layer(network, layer)
+    return resolve_catalog(catalog).layer(network, layer)

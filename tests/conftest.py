@@ -43,3 +43,5 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory,
     """No test reads the user's data folder or mirrors by accident."""
     monkeypatch.setenv("BRAINFEAT_DATA", str(tmp_path_factory.mktemp("brainfeat_data")))
     monkeypatch.delenv("BRAINFEAT_MIRRORS", raising=False)
+    monkeypatch.delenv("BRAINFEAT_CATALOG", raising=False)
+    monkeypatch.delenv("BRAINFEAT_PINS", raising=False)

@@ -50,7 +50,7 @@ def test_decode_verb_writes_what_decode_layer_writes(files, tmp_path: Path, caps
     code = main(["decode", "--subject", "S1", "--network", "AlexNet", "--layer", "fc8",
                  "--train-features", str(features), "--test-features", str(features),
                  "--fmri", str(subject), "--out", str(out), "--n-voxels", "8",
-                 "--chunk-units", "4", "--quiet"])
+                 "--chunk-units", "4", "--no-progress"])
     assert code == 0
     summary = capsys.readouterr().out
     assert "13 units x 50 test images" in summary and "units/s" in summary
@@ -66,6 +66,6 @@ def test_decode_verb_reports_missing_fmri(files, tmp_path: Path, capsys) -> None
     _, features = files
     code = main(["decode", "--subject", "S2", "--network", "AlexNet", "--layer", "fc8",
                  "--train-features", str(features), "--out", str(tmp_path / "x.h5"),
-                 "--data-dir", str(tmp_path), "--no-download", "--quiet"])
+                 "--data-dir", str(tmp_path), "--no-download", "--no-progress"])
     assert code == 2
     assert "Subject2" in capsys.readouterr().err

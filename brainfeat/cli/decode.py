@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from brainfeat.cli._options import add_data_options
+from brainfeat.errors import InvalidValueError
 
 
 def _decode(args: argparse.Namespace) -> int:
@@ -25,7 +26,13 @@ def _decode(args: argparse.Namespace) -> int:
     client = None
     if args.scheduler:
         from distributed import Client
-        client = Client(args.scheduler)
+        try:
+            client = Client(args.scheduler)
+        except (OSError, ValueError) as error:
+            raise InvalidValueError(
+                f"Cannot reach the Dask scheduler {args.scheduler!r} ({error}): start it "
+                "(`dask scheduler`), check the address (tcp://host:8786), or leave "
+                "--scheduler out to run here.") from None
     started = time.perf_counter()
     try:
         decode_layer(args.subject, args.network, args.layer, args.train_features, out,
@@ -33,7 +40,7 @@ def _decode(args: argparse.Namespace) -> int:
                      alpha=args.alpha, n_voxels=args.n_voxels, normalize=args.normalize,
                      chunk_units=args.chunk_units, client=client,
                      backend="torch" if args.device else args.backend,
-                     device=args.device, dtype=args.dtype, progress=not args.quiet,
+                     device=args.device, dtype=args.dtype, progress=args.progress,
                      data_dir=args.data_dir, download=args.download, **fmri)
     finally:
         if client is not None:
@@ -82,6 +89,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--chunk-units", type=int, help="units per chunk and checkpoint")
     parser.add_argument("--scheduler", metavar="ADDR",
                         help="Dask scheduler address (tcp://host:8786): spread chunks over it")
-    add_data_options(parser, download=True)
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_data_options(parser, download=True, progress=True)
     parser.set_defaults(handler=_decode)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from brainfeat.catalog import default_catalog
-from brainfeat.cli._options import add_data_options, catalog_from
+from brainfeat.catalog import resolve_catalog
+from brainfeat.cli._options import add_data_options, catalog_from, path_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,8 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "torchvision model name such as resnet18. Rerunning an interrupted command "
             "continues it."))
     extract_parser.add_argument("network", help="AlexNet, VGG19, or a torchvision model name")
-    extract_parser.add_argument("images", type=Path, help="folder of stimulus images")
-    extract_parser.add_argument("-o", "--out", type=Path, required=True, help="HDF5 file to write")
+    extract_parser.add_argument("images", type=path_argument, help="folder of stimulus images")
+    extract_parser.add_argument("-o", "--out", type=path_argument, required=True,
+                                help="HDF5 file to write")
     extract_parser.add_argument("--layers", nargs="+", help="layers to keep (default: all "
                                 "published layers; torchvision: top-level modules)")
     extract_parser.add_argument("--weights", help="AlexNet/VGG19: .caffemodel, .pt or the lab's "
@@ -33,8 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 "images, in published order (default: every image found)")
     extract_parser.add_argument("--relu", action="store_true",
                                 help="AlexNet/VGG19: record after ReLU (default: before)")
-    extract_parser.add_argument("--mean", help="BGR mean: three comma-separated numbers or a "
-                                ".npy file (default 104,117,123)")
+    extract_parser.add_argument("--mean", type=_mean, help="BGR mean: three comma-separated "
+                                "numbers or a .npy file (default 104,117,123)")
     extract_parser.add_argument("--batch-size", type=int, default=8)
     extract_parser.add_argument("--device", help="cuda, cuda:1, cpu (default: cuda if present)")
     extract_parser.add_argument("--overwrite", action="store_true",
@@ -48,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "For each layer in FEATURES (written by `brainfeat features`), compare the 50 test "
             "images with the published true features: max absolute difference, Pearson r per "
             "image, pass/fail. Exit code 0 when every layer passes, 1 otherwise."))
-    verify_parser.add_argument("features", type=Path, help="HDF5 file written by `features`")
+    verify_parser.add_argument("features", type=path_argument,
+                               help="HDF5 file written by `features`")
     verify_parser.add_argument("network", help="AlexNet or VGG19")
     verify_parser.add_argument("--layers", nargs="+", help="default: every layer in the file")
     verify_parser.add_argument("--tolerance", type=float, default=None,
@@ -59,23 +60,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verify_parser.set_defaults(handler=run_verify)
 
 
-def _mean(text: str | None):
-    if text is None or text.endswith(".npy"):
+def _mean(text: str) -> str | tuple[float, ...]:
+    """Argument type of ``--mean``: a .npy path, or comma-separated numbers."""
+    if text.endswith(".npy"):
         return text
-    return tuple(float(part) for part in text.split(","))
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither comma-separated numbers nor a .npy file: pass e.g. "
+            "--mean 104,117,123 (BGR) or --mean mean.npy") from None
 
 
 def run_extract(args: argparse.Namespace) -> int:
     """Handler of ``brainfeat features``."""
-    from brainfeat.features.extract import extract
+    from brainfeat.features.extraction import extract
     from brainfeat.features.store import extracted_layers
 
-    catalog = catalog_from(args) or default_catalog()
+    catalog = resolve_catalog(args.catalog)
     image_ids = {"test": catalog.test_image_ids, "training": catalog.training_image_ids,
                  "all": None}[args.images_from]
     out = extract(args.network, args.images, layers=args.layers, out=args.out,
                   device=args.device, batch_size=args.batch_size, weights=args.weights,
-                  relu=args.relu, image_ids=image_ids, mean_bgr=_mean(args.mean),
+                  relu=args.relu, image_ids=image_ids, mean_bgr=args.mean,
                   overwrite=args.overwrite, progress=args.progress,
                   data_dir=args.data_dir, catalog=catalog)
     print(f"wrote {out}: layers {' '.join(extracted_layers(out))}")

@@ -6,9 +6,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from brainfeat.catalog import Network
-from brainfeat.cli._options import add_data_options, catalog_from
+from brainfeat.cli._options import add_data_options, catalog_from, path_argument
+from brainfeat.errors import DataNotFoundError, FormatError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from brainfeat.evaluation.statistics import LayerFigureStats
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,9 +27,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument("--subject", help="S1..S5 or Averaged (default: all, with Figure 2)")
     verify.add_argument("--tolerance", type=float, default=None,
                         help="absolute tolerance on accuracies (default 1e-4)")
-    verify.add_argument("--out", type=Path, default=Path("brainfeat-verification"),
+    verify.add_argument("--out", type=path_argument, default=Path("brainfeat-verification"),
                         help="folder for verification.json, verification.html and figures "
                              "(default: ./brainfeat-verification)")
+    verify.add_argument("--regenerated", type=path_argument, metavar="DIR",
+                        help="compare the folder written by `brainfeat regenerate -o DIR` "
+                             "with the published files instead (regenerated.json and "
+                             "regenerated.html into --out)")
     verify.set_defaults(handler=_run_verify)
 
     figures = subparsers.add_parser(
@@ -33,9 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "correlations) from the published accuracy files, or from a "
                     "verification.json written by `brainfeat verify`.")
     _common(figures)
-    figures.add_argument("--report", type=Path,
+    figures.add_argument("--report", type=path_argument,
                          help="verification.json to draw from instead of the accuracy files")
-    figures.add_argument("--out", type=Path, default=Path("brainfeat-figures"),
+    figures.add_argument("--out", type=path_argument, default=Path("brainfeat-figures"),
                          help="output folder (default: ./brainfeat-figures)")
     figures.set_defaults(handler=_run_figures)
 
@@ -43,17 +52,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--network", help="AlexNet or VGG19 (default: both)")
     parser.add_argument("--layer", help="one layer, e.g. conv1 (default: all)")
-    add_data_options(parser, catalog=True, download=True)
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_data_options(parser, catalog=True, download=True, progress=True)
 
 
 def _run_verify(args: argparse.Namespace) -> int:
     from brainfeat.evaluation.report import DEFAULT_TOLERANCE, verify
 
+    if args.regenerated is not None:
+        from brainfeat.cli.regenerate import print_comparison
+
+        return print_comparison(args.regenerated, args, args.out / "regenerated.json",
+                                args.tolerance)
+
     report = verify(args.network, args.layer, args.subject, data_dir=args.data_dir,
                     download=args.download, catalog=catalog_from(args),
                     tolerance=args.tolerance if args.tolerance is not None else DEFAULT_TOLERANCE,
-                    out_dir=args.out, progress=not args.quiet)
+                    out_dir=args.out, progress=args.progress)
     print(report.format_table())
     print()
     print(f"JSON report: {report.outputs['json']}")
@@ -64,21 +78,14 @@ def _run_verify(args: argparse.Namespace) -> int:
 def _run_figures(args: argparse.Namespace) -> int:
     from brainfeat.evaluation.figures import save_figure2
     from brainfeat.evaluation.report import figure2_statistics
-    from brainfeat.evaluation.statistics import LayerFigureStats
 
     catalog = catalog_from(args)
     if args.report:
-        data = json.loads(args.report.read_text(encoding="utf-8"))
-        network = Network.parse(args.network).value if args.network else None
-        stats = [LayerFigureStats.from_dict(layer["figure"]) for layer in data["layers"]
-                 if layer.get("figure")
-                 and network in (None, layer["network"])
-                 and args.layer in (None, layer["layer"])]
-        synthetic = bool(data.get("synthetic"))
+        stats, synthetic = _report_statistics(args.report, args.network, args.layer)
     else:
         stats = figure2_statistics(args.network, args.layer, data_dir=args.data_dir,
                                    download=args.download, catalog=catalog,
-                                   progress=not args.quiet)
+                                   progress=args.progress)
         synthetic = bool(catalog and catalog.synthetic)
     if not stats:
         print("brainfeat figures: no accuracy found for the layers asked for", file=sys.stderr)
@@ -86,3 +93,29 @@ def _run_figures(args: argparse.Namespace) -> int:
     for path in save_figure2(stats, args.out, synthetic=synthetic):
         print(path)
     return 0
+
+
+def _report_statistics(path: Path, network: str | None,
+                       layer: str | None) -> tuple[list[LayerFigureStats], bool]:
+    """Figure statistics of the layers asked for in a verification.json, and its synthetic flag."""
+    from brainfeat.evaluation.statistics import LayerFigureStats
+
+    network = Network.parse(network).value if network else None
+    fix = ("expected the verification.json that `brainfeat verify` writes; run `brainfeat "
+           "verify` again, or draw from the accuracy files without --report")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise DataNotFoundError(f"Cannot read the report {path} ({error.strerror}): "
+                                f"{fix}.") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        raise FormatError(f"The report {path} is not JSON ({error}): {fix}.") from None
+    try:
+        stats = [LayerFigureStats.from_dict(entry["figure"]) for entry in data["layers"]
+                 if entry.get("figure")
+                 and network in (None, entry["network"])
+                 and layer in (None, entry["layer"])]
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        raise FormatError(f"The report {path} lacks Figure 2 statistics "
+                          f"({type(error).__name__}: {error}): {fix}.") from None
+    return stats, bool(data.get("synthetic"))
