@@ -1,7 +1,8 @@
 """The HTML verification report opened in a real browser (headless Chromium).
 
-Skipped, with the reason, where no Chromium is installed (``.ci/run`` installs Debian's
-``chromium`` before the tests).
+Skipped, with the reason, where no Chromium is installed, except in CI (``CI=true``): there a
+missing browser fails the test (``.ci/run`` installs Debian's ``chromium`` first and stops
+if it cannot).
 """
 
 from __future__ import annotations
@@ -25,13 +26,20 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync")
 
 
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
 def _browser() -> str:
     for name in BROWSERS:
         found = shutil.which(name)
         if found:
             return found
-    pytest.skip("no headless browser: install Debian's `chromium` package "
-                "(`apt-get install -y chromium`, as .ci/run does) to run the HTML report test")
+    reason = ("no headless browser: install Debian's `chromium` package "
+              "(`apt-get install -y chromium`, as .ci/run does) to run the HTML report test")
+    if _in_ci():
+        pytest.fail(f"CI=true and {reason}")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ are loaded through the real download, extraction and .mat reading code.
 from __future__ import annotations
 
 import dataclasses
+import re
 import zipfile
 from contextlib import contextmanager
 from io import BytesIO
@@ -23,7 +24,7 @@ from brainfeat.catalog import default_catalog  # noqa: E402
 from brainfeat.cli import main  # noqa: E402
 from brainfeat.demo.server import serve_folder  # noqa: E402
 from brainfeat.errors import FormatError  # noqa: E402
-from brainfeat.features.extract import extract  # noqa: E402
+from brainfeat.features.extraction import extract  # noqa: E402
 from brainfeat.features.store import read_extracted  # noqa: E402
 from brainfeat.features.verify import verify_features  # noqa: E402
 
@@ -133,3 +134,59 @@ def test_compare_layer_correlates_each_image_across_units() -> None:
     assert not check.passed and "r < 0.999 for 2 images (first b)" in check.note
     same = compare_layer("fc8", published, published, ("a", "b", "c"))
     assert same.passed and same.max_abs_diff == 0 and same.min_r == pytest.approx(1.0)
+
+
+def _planted(values: np.ndarray, factor: float) -> np.ndarray:
+    """``values`` with one unit moved by ``factor`` x the default tolerance x max|values|."""
+    planted = values.astype(np.float64)
+    planted[-1, 3] += factor * 1e-3 * np.abs(values).max()   # 1e-3: the documented default
+    return planted.astype(np.float32)
+
+
+@pytest.mark.parametrize(("factor", "passes"), [(0.9, True), (1.1, False)])
+def test_default_tolerance_decides_just_below_and_just_above(factor, passes) -> None:
+    from brainfeat.features.verify import compare_layer
+
+    published = np.random.default_rng(8).normal(size=(3, 200)).astype(np.float32)
+    check = compare_layer("fc8", _planted(published, factor), published, ("a", "b", "c"))
+    assert check.relative_diff == pytest.approx(factor * 1e-3, rel=1e-3)
+    assert check.min_r > 0.9999 and check.passed is passes  # r does not decide here
+    assert ("max|diff|" in check.note) is not passes
+
+
+@pytest.mark.parametrize(("r", "passes"), [(0.9985, False), (0.9995, True)])
+def test_default_min_r_decides_just_below_and_just_above(r, passes) -> None:
+    from brainfeat.features.verify import compare_layer
+
+    rng = np.random.default_rng(9)
+    published = rng.normal(size=(2, 300))
+    centred = published - published.mean(axis=1, keepdims=True)
+    noise = rng.normal(size=(2, 300))
+    noise -= noise.mean(axis=1, keepdims=True)
+    noise -= (noise * centred).sum(1, keepdims=True) / (centred ** 2).sum(1, keepdims=True) * centred
+    # orthogonal, centred noise of norm |p| sqrt(1/r^2 - 1) gives correlation exactly r
+    noise *= (np.linalg.norm(centred, axis=1) / np.linalg.norm(noise, axis=1)
+              * np.sqrt(1 / r ** 2 - 1))[:, None]
+    check = compare_layer("fc8", published + noise, published, ("a", "b"), tolerance=1.0)
+    np.testing.assert_allclose(check.pearson_r, r, rtol=1e-9)
+    assert check.passed is passes
+
+
+def test_verify_features_and_its_verb_flag_a_unit_just_over_the_tolerance(
+        tmp_path, regenerated, catalog, monkeypatch, capsys) -> None:
+    conv5 = read_extracted(regenerated, "conv5", image_ids=IDS)
+    fc8 = read_extracted(regenerated, "fc8", image_ids=IDS)
+    published_conv5 = _planted(conv5.values, 0.9).reshape((len(IDS), *conv5.unit_shape))
+    publish_true(tmp_path, "AlexNet", "conv5", dict(zip(IDS, published_conv5)))
+    publish_true(tmp_path, "AlexNet", "fc8", dict(zip(IDS, _planted(fc8.values, 1.1))))
+    (tmp_path / "catalog.json").write_text(catalog.to_json())
+    with figshare_mirror(tmp_path, monkeypatch):
+        report = verify_features(regenerated, "AlexNet", data_dir=tmp_path / "data",
+                                 progress=False, catalog=catalog)
+        assert main(["verify-features", str(regenerated), "AlexNet", "--catalog",
+                     str(tmp_path / "catalog.json"), "--data-dir", str(tmp_path / "data"),
+                     "--no-progress"]) == 1
+    by_layer = {check.layer: check for check in report.checks}
+    assert by_layer["conv5"].passed and not by_layer["fc8"].passed
+    printed = capsys.readouterr().out
+    assert re.search(r"^conv5 .*PASS$", printed, re.M) and re.search(r"^fc8 .*FAIL", printed, re.M)

@@ -5,7 +5,9 @@
   conv2 (5x5, pad 2, 2 groups), ReLU, LRN, pool, conv3 (3x3, pad 1), conv4 and conv5
   (3x3, pad 1, 2 groups), pool, fc6, fc7, fc8. Max-pools use Caffe's ceil rounding.
 * :func:`vgg19` is torchvision's ``vgg19`` graph (the same as ``VGG_ILSVRC_19_layers``),
-  with its ReLUs made out-of-place so pre-ReLU taps stay intact.
+  with its ReLUs made out-of-place so pre-ReLU taps stay intact and its max-pools rounding
+  up like Caffe's (torchvision rounds down; the two agree at the 224-pixel input, Caffe's
+  rounding keeps the features Caffe-exact at any other input size).
 
 Caffe's across-channel LRN computes ``x / (k + alpha / n * sum(x_j ** 2)) ** beta`` over a
 window of ``n`` channels centred on each channel (zero-padded at the edges); torch's
@@ -77,13 +79,15 @@ def caffe_alexnet() -> CaffeAlexNet:
 
 
 def vgg19() -> nn.Module:
-    """torchvision's ``vgg19`` graph, randomly initialised, with out-of-place ReLUs."""
+    """torchvision's ``vgg19`` graph, randomly initialised, out-of-place ReLUs, Caffe pooling."""
     from torchvision.models import vgg19 as torchvision_vgg19
 
     model = torchvision_vgg19(weights=None)
     for module in model.modules():
         if isinstance(module, nn.ReLU):
             module.inplace = False
+        if isinstance(module, nn.MaxPool2d):
+            module.ceil_mode = True
     return model.eval()
 
 

@@ -4,6 +4,9 @@ Caffe preprocessing (``bdpy.dl.caffe.extract_image_features``, the lab's own cod
 
 1. Open the image with Pillow and convert it to RGB: CMYK and grayscale (``L``) with
    Pillow's ``convert("RGB")``; an alpha channel is composited onto a **white** background.
+   (The lab's code stops on palette and 16-bit images; here a palette is looked up, and
+   16-bit grayscale is scaled to 8 bits, ``round(v / 257)``, where ``convert("RGB")`` would
+   clip every value above 255 to white. 32-bit integer and float images are refused.)
 2. Resize the whole image (no crop, aspect ratio not kept) to the network's input side
    (227 for AlexNet, 224 for VGG19) with ``PIL.Image.BICUBIC`` - Pillow's bicubic
    convolution (a = -0.5), whose support widens with the downscale factor (antialiased).
@@ -106,7 +109,8 @@ def list_images(images: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
     if isinstance(images, (str, os.PathLike)):
         folder = Path(images)
         if not folder.is_dir():
-            raise DataNotFoundError(f"Image folder {folder} does not exist. {_IMAGES_HELP}")
+            state = "is a file, not a folder" if folder.exists() else "does not exist"
+            raise DataNotFoundError(f"Image folder {folder} {state}. {_IMAGES_HELP}")
         paths = sorted((p for p in folder.iterdir()
                         if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
                        key=lambda p: (p.stem, p.name))
@@ -156,10 +160,20 @@ def to_rgb(image: PILImage) -> PILImage:
     """Convert a :class:`PIL.Image.Image` to RGB the way the lab's code did.
 
     CMYK, grayscale and other modes use Pillow's ``convert("RGB")``; palette images with
-    transparency and images with an alpha channel are composited onto white.
+    transparency and images with an alpha channel are composited onto white; 16-bit
+    grayscale (``I;16``) is scaled to 8 bits. 32-bit (``I``, ``F``) images raise
+    :class:`FormatError`: their range is unknown.
     """
     from PIL import Image
 
+    if image.mode.startswith("I;16"):
+        levels = np.asarray(image).astype(np.uint32)
+        image = Image.fromarray(((levels + 128) // 257).astype(np.uint8))  # round(v / 257)
+    elif image.mode in ("I", "F"):
+        kind = "float" if image.mode == "F" else "integer"
+        raise FormatError(f"Image of mode {image.mode!r} (32-bit {kind} pixels) has no fixed "
+                          "range to map to 0-255: save it as an 8-bit RGB or grayscale "
+                          "JPEG/PNG first.")
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     if image.mode in ("LA", "La", "PA", "RGBa"):
@@ -191,8 +205,20 @@ def resolve_mean(mean_bgr: Sequence[float] | np.ndarray | str | os.PathLike[str]
     if mean_bgr is None:
         mean_bgr = CAFFE_MEAN_BGR
     if isinstance(mean_bgr, (str, os.PathLike)):
-        mean_bgr = np.load(mean_bgr)
-    mean = np.asarray(mean_bgr, dtype=np.float32)
+        try:
+            mean_bgr = np.load(mean_bgr, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise FormatError(f"Cannot read the image mean {mean_bgr} ({error}): expected a .npy "
+                              "file of shape (3,) or (3, side, side), BGR; or pass three "
+                              "numbers such as 104,117,123.") from None
+    try:
+        mean = np.asarray(mean_bgr, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise FormatError(f"Image mean {mean_bgr!r} is not numeric: expected three BGR numbers "
+                          "such as (104, 117, 123) or a .npy file.") from None
+    if not np.isfinite(mean).all():
+        raise FormatError(f"Image mean {mean_bgr!r} holds NaN or infinite values: every "
+                          "feature would be NaN; pass finite BGR numbers such as 104,117,123.")
     if mean.ndim == 4 and mean.shape[0] == 1:
         mean = mean[0]
     if mean.shape in ((3,), (3, 1, 1)):

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from brainfeat.catalog import Catalog, Network, default_catalog
+from brainfeat.catalog import Catalog, Network, resolve_catalog
 from brainfeat.errors import UnknownNameError
 from brainfeat.features.layers import tap_modules
 from brainfeat.features.preprocess import as_rgb, caffe_preprocess, resolve_mean
@@ -109,8 +109,14 @@ def _torchvision_model(name: str, weights: Any) -> tuple[nn.Module, Any, str]:
     if weights == RANDOM:
         weights = None
     if isinstance(weights, str):
-        weights = (tvm.get_weight(weights) if "." in weights
-                   else tvm.get_model_weights(name)[weights])
+        known = tvm.get_model_weights(name)
+        try:
+            weights = tvm.get_weight(weights) if "." in weights else known[weights]
+        except (KeyError, ValueError):
+            valid = ", ".join(["DEFAULT", *(member.name for member in known), RANDOM])
+            raise UnknownNameError(
+                f"Unknown weights {weights!r} for torchvision model {name!r}: expected one of "
+                f"{valid} (or a full name such as '{known.__name__}.DEFAULT').") from None
     model = seeded(tvm.get_model, name, weights=weights)
     return model, weights, "random" if weights is None else str(weights)
 
@@ -156,7 +162,7 @@ def model_spec(network_or_model: str | Network | nn.Module, *, layers: Sequence[
     if isinstance(network_or_model, nn.Module):
         return _module_spec(network_or_model, type(network_or_model).__name__, layers,
                             transform, "given module" if weights is None else str(weights))
-    catalog = catalog or default_catalog()
+    catalog = resolve_catalog(catalog)
     text = str(network_or_model)
     if not text.startswith("torchvision:"):
         try:

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from brainfeat.catalog import Catalog, Network, default_catalog
+from brainfeat._checks import check_float
+from brainfeat.catalog import Catalog, Network, resolve_catalog
 from brainfeat.errors import FormatError
 from brainfeat.evaluation.metrics import unit_correlation
 from brainfeat.features.store import extracted_layers, read_extracted
@@ -173,11 +174,18 @@ def verify_features(features: str | os.PathLike[str], network: Network | str,
     -------
     FeatureVerification
         Per-layer numbers and verdicts; ``.passed``, ``.to_frame()``, ``str()``.
+
+    Raises
+    ------
+    InvalidValueError
+        A negative or non-finite ``tolerance``, or ``min_r`` outside [-1, 1].
     """
     from brainfeat.published import load_features
 
-    catalog = catalog or default_catalog()
+    catalog = resolve_catalog(catalog)
     network = Network.parse(network)
+    tolerance = check_float("tolerance", tolerance, example=DEFAULT_TOLERANCE)
+    min_r = check_float("min_r", min_r, minimum=-1.0, maximum=1.0, example=DEFAULT_MIN_R)
     if layers is None:
         held = set(extracted_layers(features))
         layers = [info.name for info in catalog.layers_of(network) if info.name in held]
