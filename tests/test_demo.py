@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from brainfeat.catalog import Catalog, Kind
-from brainfeat.cli import main
 from brainfeat.demo.replica import CATALOG_FILE, replica_catalog, write_replica
 from brainfeat.demo.run import check_accuracies, fetch_replica
 from brainfeat.io.mat import write_mat_array
@@ -71,9 +70,3 @@ def test_accuracy_check_catches_a_wrong_accuracy_file(tmp_path: Path) -> None:
     bad = [c for c in check_accuracies(data) if not c.agrees]
     assert [(c.layer, c.subject) for c in bad] == [(info.name, "S2")]
 
-
-def test_demo_command_prints_the_table(tmp_path: Path, capsys) -> None:
-    assert main(["demo", "--dir", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "SYNTHETIC" in out and "24/24 accuracy files agree" in out
-    assert "VGG19    conv1_1  Averaged" in out

@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from brainfeat.cli._options import path_argument
+
 DEFAULT_DIR = Path("brainfeat_demo")
 
 
@@ -15,16 +17,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo", help="write, serve, fetch and check a SYNTHETIC replica of the dataset",
         description="Write a miniature SYNTHETIC replica of the published figshare files, "
                     "serve it on 127.0.0.1, fetch it through the real download path, load "
-                    "it and recompute its accuracies. No internet needed.")
-    demo.add_argument("--dir", type=Path, default=DEFAULT_DIR,
-                      help=f"work folder (default: ./{DEFAULT_DIR}); its replica/ and data/ "
-                           "are replaced")
+                    "it, recompute its accuracies and verify it; then run the regeneration "
+                    "loop (images + fMRI -> decoded features, accuracies, ranks) on a "
+                    "SYNTHETIC replica of its inputs and verify the result against that "
+                    "replica's 'published' files. No internet needed.")
+    demo.add_argument("--dir", type=path_argument, default=DEFAULT_DIR,
+                      help=f"work folder (default: ./{DEFAULT_DIR}); its replica/, data/, "
+                           "loop-replica/, loop-data/ and regenerated/ are replaced")
     demo.add_argument("--seed", type=int, default=0, help="seed of the replica")
+    demo.add_argument("--serve", action="store_true",
+                      help="instead: write a SYNTHETIC mirror of every source (figshare "
+                           "files, fMRI, images, ds001246 events and masks), serve it until "
+                           "Ctrl-C and print the one line that points brainfeat at it")
     demo.set_defaults(handler=_demo)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import threading
+
+    from brainfeat.demo.serve import serve_mirror
+
+    print("brainfeat demo --serve - SYNTHETIC mirror: the numbers mean nothing.", flush=True)
+    with serve_mirror(args.dir, seed=args.seed) as mirror:
+        print(f"Serving {mirror.root} on {mirror.url} (images: {mirror.images}).\n"
+              "Point every brainfeat command and call at it with:\n\n"
+              f"{mirror.export_line()}\n\nCtrl-C stops it.", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("Stopped.")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
-    from brainfeat.demo.run import check_accuracies, fetch_replica, verify_replica
+    if args.serve:
+        return _serve(args)
+    from brainfeat.demo.run import (
+        check_accuracies, fetch_replica, regenerate_replica, verify_replica)
+    from brainfeat.evaluation.regenerated import PROFILE_FIGURE, write_comparison
 
     start = time.perf_counter()
     print("brainfeat demo - SYNTHETIC replica: the numbers mean nothing, the code path is real.")
@@ -49,6 +79,19 @@ def _demo(args: argparse.Namespace) -> int:
           "+ true, the open facts settled, Figure 2 drawn:\n")
     print(report.format_table())
     print(f"\nHTML report: {report.outputs['html']}")
-    print(f"Done in {time.perf_counter() - start:.1f} s. Try: brainfeat load true AlexNet fc8 "
+    print("\n5. the regeneration loop on a SYNTHETIC replica of its inputs (images named by "
+          "stimulus, Subject1-5.h5 fetched from 127.0.0.1): true features, one decoder per "
+          "unit per subject, Averaged, accuracies, ranks (brainfeat.regenerate):\n")
+    result, comparison = regenerate_replica(args.dir, seed=args.seed)
+    print(result.plan.describe())
+    print("\nDecodability profile (mean accuracy per subject, mean inter-subject r):")
+    print(result.format_profile())
+    print(f"Drawn beside the replica's 'published' profile: {result.out / PROFILE_FIGURE}")
+    print("\n6. brainfeat verify --regenerated: regenerated vs the replica's 'published' files "
+          "(made by a separate plain decoder):\n")
+    print(comparison.format_table())
+    written = write_comparison(comparison, Path(args.dir) / "verification" / "regenerated.json")
+    print(f"\nJSON and HTML report: {written[0]}, {written[1]}")
+    print(f"\nDone in {time.perf_counter() - start:.1f} s. Try: brainfeat load true AlexNet fc8 "
           f"--data-dir {data.data_dir} --catalog {data.replica_dir / 'catalog.json'}")
-    return 0 if agree == len(checks) and report.ok else 1
+    return 0 if agree == len(checks) and report.ok and comparison.ok else 1

@@ -7,7 +7,10 @@
    are fetched through the real download path into ``<work_dir>/data`` (unpinned rows:
    verified structurally, then pinned in the local manifest);
 3. every layer and subject is loaded with one call, accuracy is recomputed from decoded and
-   true features and compared with the replica's accuracy files.
+   true features and compared with the replica's accuracy files;
+4. :func:`verify_replica`: :func:`brainfeat.verify` on the fetched files;
+5. :func:`regenerate_replica`: the regeneration loop (fMRI fetched, features, decoders,
+   Averaged, scores) on a second SYNTHETIC replica, and ``verify --regenerated`` of its output.
 
 :func:`fetch_replica` stops after step 2 and returns the :class:`DemoData` (data folder and
 catalog), so later steps (e.g. ``brainfeat.verify``) can run on the same files.
@@ -15,6 +18,7 @@ catalog), so later steps (e.g. ``brainfeat.verify``) can run on the same files.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -25,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from brainfeat._checks import check_int, check_output_folder
 from brainfeat.catalog import Catalog, Kind, Subject
 from brainfeat.config import MIRRORS_ENV
 from brainfeat.demo.replica import write_replica
@@ -33,7 +38,12 @@ from brainfeat.evaluation.metrics import unit_correlation
 from brainfeat.published import load
 from brainfeat.remote.api import fetch
 
-__all__ = ["AccuracyCheck", "DemoData", "check_accuracies", "fetch_replica", "verify_replica"]
+__all__ = ["DEMO_TRAIN_IMAGES", "AccuracyCheck", "DemoData", "check_accuracies", "fetch_replica",
+           "regenerate_replica", "verify_replica"]
+
+#: Training images of the demo's regeneration loop (the first ones of the published list):
+#: enough for 20-voxel decoders, few enough that ``brainfeat demo`` stays under a minute.
+DEMO_TRAIN_IMAGES = 50
 
 
 @dataclass(frozen=True)
@@ -107,7 +117,8 @@ def fetch_replica(work_dir: str | os.PathLike[str], *, seed: int = 0,
     -------
     DemoData
     """
-    work_dir = Path(work_dir)
+    work_dir = check_output_folder("work_dir", work_dir)
+    seed = check_int("seed", seed, minimum=0, example=0)
     replica_dir, data_dir = work_dir / "replica", work_dir / "data"
     for folder in (replica_dir, data_dir):
         shutil.rmtree(folder, ignore_errors=True)
@@ -175,5 +186,59 @@ def verify_replica(data: DemoData, out_dir: str | os.PathLike[str] | None = None
                   progress=progress)
 
 
+def regenerate_replica(work_dir: str | os.PathLike[str], *, seed: int = 0,
+                       n_train: int = DEMO_TRAIN_IMAGES, n_test: int = 50,
+                       ) -> tuple["Regeneration", "RegeneratedComparison"]:
+    """The regeneration loop on a SYNTHETIC replica, offline, end to end.
+
+    :func:`~brainfeat.demo.loop_replica.write_loop_replica` writes images, ``Subject*.h5``
+    and "published" AlexNet fc8 files (made by its own plain decoder) into
+    ``<work_dir>/loop-replica``; a local server publishes them; :func:`brainfeat.regenerate`
+    fetches the fMRI through the real download path, extracts the features, decodes every
+    unit of every subject and writes ``<work_dir>/regenerated``; the replica's published
+    files are fetched the same way and compared with the regenerated ones, and the
+    decodability profile is drawn beside theirs (``regenerated/profile.png``).
+
+    Parameters
+    ----------
+    work_dir : path-like
+        Its ``loop-replica/``, ``loop-data/`` and ``regenerated/`` are replaced.
+    seed : int
+        Seed of the replica.
+    n_train, n_test : int
+        Training and test images of the replica (the first ones of the published lists).
+
+    Returns
+    -------
+    (Regeneration, RegeneratedComparison)
+    """
+    from brainfeat.demo.loop_replica import LOOP_FILE, loop_catalog, write_loop_replica
+    from brainfeat.evaluation.regenerated import compare_regenerated, draw_profile
+    from brainfeat.regeneration.loop import regenerate
+
+    work_dir = Path(work_dir)
+    replica_dir, data_dir, out = (work_dir / name for name in
+                                  ("loop-replica", "loop-data", "regenerated"))
+    for folder in (replica_dir, data_dir, out):
+        shutil.rmtree(folder, ignore_errors=True)
+    catalog = write_loop_replica(replica_dir, loop_catalog(n_train, n_test), seed=seed)
+    settings = json.loads((replica_dir / LOOP_FILE).read_text(encoding="utf-8"))
+    with serve_folder(replica_dir) as url, mirrored(url):
+        result = regenerate("AlexNet", replica_dir / "images", out=out,
+                            layers=[name for _, name in settings["layers"]],
+                            weights=settings["weights"], batch_size=settings["batch_size"],
+                            n_voxels=settings["n_voxels"],
+                            alpha=settings["alpha"], data_dir=data_dir, catalog=catalog,
+                            command="brainfeat.demo.run.regenerate_replica")
+        for info in catalog.layers:
+            for kind in Kind:
+                fetch(kind, info.network, info.name, data_dir=data_dir, progress=False,
+                      catalog=catalog)
+    draw_profile(out, data_dir=data_dir, catalog=catalog)
+    return result, compare_regenerated(out, data_dir=data_dir, download=False, catalog=catalog)
+
+
 if TYPE_CHECKING:  # pragma: no cover
+    from brainfeat.evaluation.regenerated import RegeneratedComparison
     from brainfeat.evaluation.results import VerificationReport
+    from brainfeat.regeneration.loop import Regeneration

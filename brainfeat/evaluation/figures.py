@@ -18,13 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from brainfeat._checks import check_output_folder
 from brainfeat.evaluation.statistics import HISTOGRAM_BINS, SCATTER_UNITS, LayerFigureStats
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
 __all__ = ["figure2", "figure_png", "plot_intersubject", "plot_scatter", "plot_violins",
-           "save_figure2"]
+           "profile_figure", "save_figure2"]
+
+#: One decodability profile: ``(layer, mean accuracy, mean inter-subject r)`` in depth order.
+ProfileLine = Sequence[tuple[str, float | None, float | None]]
 
 SYNTHETIC_CAPTION = "SYNTHETIC replica: random numbers, not the published data"
 _BIN_CENTRES = np.linspace(-1, 1, HISTOGRAM_BINS + 1)[:-1] + 1.0 / HISTOGRAM_BINS
@@ -159,7 +163,7 @@ def save_figure2(stats: Sequence[LayerFigureStats], out_dir: str | Path, *,
     """
     from matplotlib.figure import Figure
 
-    out = Path(out_dir)
+    out = check_output_folder("out_dir", out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for network in dict.fromkeys(s.network for s in stats):
@@ -181,3 +185,56 @@ def save_figure2(stats: Sequence[LayerFigureStats], out_dir: str | Path, *,
                 figure.savefig(path, dpi=120)
                 written.append(path)
     return written
+
+
+def profile_figure(lines: dict[str, ProfileLine], *, title: str,
+                   subject_means: dict[str, Sequence[Sequence[float]]] | None = None,
+                   synthetic: bool = False) -> "Figure":
+    """Decodability profiles side by side: mean accuracy and inter-subject r per layer.
+
+    Parameters
+    ----------
+    lines : dict of str to sequence of (layer, mean accuracy, mean inter-subject r)
+        One profile per label (``"resnet18 (regenerated)"``, ``"AlexNet (published
+        accuracy files)"`` ...), layers in depth order; None where a value is missing.
+        Layers are placed at their relative depth (first 0, last 1), so networks of
+        different depths share the axis; each point is labelled with its layer.
+    title : str
+    subject_means : dict of str to sequence of sequence of float, optional
+        For some labels, each layer's per-subject mean accuracies, drawn as small dots
+        around the line.
+    synthetic : bool, optional
+        Caption the figure as a synthetic replica.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    subject_means = subject_means or {}
+    figure = Figure(figsize=(11, 4.5), layout="constrained")
+    accuracy_ax, intersubject_ax = figure.subplots(1, 2)
+    for label, line in lines.items():
+        depth = np.linspace(0, 1, len(line)) if len(line) > 1 else np.zeros(1)
+        for ax, column in ((accuracy_ax, 1), (intersubject_ax, 2)):
+            values = np.array([np.nan if row[column] is None else row[column] for row in line],
+                              dtype=float)
+            drawn = ax.plot(depth, values, marker="o", label=label)[0]
+            if column == 1 and label in subject_means:
+                for x, means in zip(depth, subject_means[label]):
+                    ax.scatter(np.full(len(means), x), means, s=8, alpha=0.6,
+                               color=drawn.get_color())
+            for x, y, row in zip(depth, values, line):
+                if np.isfinite(y):
+                    ax.annotate(row[0], (x, y), fontsize=6, xytext=(2, 3),
+                                textcoords="offset points")
+    for ax, ylabel in ((accuracy_ax, "Mean decoding accuracy (r)"),
+                       (intersubject_ax, "Mean inter-subject r of unit accuracies")):
+        ax.set_xlabel("Relative layer depth (first 0, last 1)")
+        ax.set_ylabel(ylabel)
+        ax.axhline(0, color="#999", linewidth=0.8)
+    accuracy_ax.legend(fontsize=7)
+    figure.suptitle(f"{title}\n{SYNTHETIC_CAPTION}" if synthetic else title,
+                    color="#b00020" if synthetic else "black")
+    return figure

@@ -1,4 +1,7 @@
-"""The verification report as one self-contained HTML page (figures embedded as base64 PNG).
+"""Verification reports as self-contained HTML pages (figures embedded as base64 PNG).
+
+:func:`render_html` renders ``brainfeat verify``'s report, :func:`render_regenerated_html`
+the comparison of a regenerated folder with the published files.
 
 The page needs no network and no other file. A small inline script records, once the page
 has loaded, how many embedded figures decoded (``naturalWidth > 0``) in the element
@@ -8,12 +11,17 @@ has loaded, how many embedded figures decoded (``naturalWidth > 0``) in the elem
 from __future__ import annotations
 
 import base64
+import json
 from html import escape
+from typing import TYPE_CHECKING, Any
 
 from brainfeat.evaluation.results import SubjectCheck, VerificationReport, format_number
 from brainfeat.evaluation.statistics import PUBLISHED_TOLERANCE
 
-__all__ = ["render_html"]
+if TYPE_CHECKING:  # pragma: no cover
+    from brainfeat.evaluation.regenerated import RegeneratedComparison
+
+__all__ = ["render_html", "render_regenerated_html"]
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1400px; }
@@ -152,3 +160,116 @@ def _layer_details(report: VerificationReport) -> str:
     return ('<h2>Layers</h2><table id="layers-table"><tr><th>network</th><th>layer</th>'
             "<th>units</th><th>min true value</th><th>.mat files</th><th>Averaged</th></tr>"
             + "".join(rows) + "</table>")
+
+
+def render_regenerated_html(comparison: RegeneratedComparison) -> str:
+    """Render regenerated vs published (``verify --regenerated``) as a self-contained page.
+
+    Parameters
+    ----------
+    comparison : RegeneratedComparison
+
+    Returns
+    -------
+    str
+        HTML text: verdict, the per-(layer, subject) table, true features, Figure 2's
+        statistics side by side with both figures embedded, and the provenance.
+    """
+    from brainfeat.evaluation.facts import DECODED_RELATIVE_TOLERANCE
+
+    title = "brainfeat verify --regenerated"
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>{title}</title><style>{_STYLE}</style></head><body>", f"<h1>{title}</h1>"]
+    if comparison.synthetic:
+        parts.append('<p class="banner">SYNTHETIC replica: the numbers below check the '
+                     "machinery, not the published data.</p>")
+    agree = len(comparison.checks) - len(comparison.disagreements)
+    parts.append(f'<p id="verdict" class="{"verdict-ok" if comparison.ok else "verdict-bad"}">'
+                 f"<strong>{agree}/{len(comparison.checks)} (layer, subject) agree</strong> "
+                 f"(accuracy tolerance {comparison.tolerance:g}, decoded features relative "
+                 f"{DECODED_RELATIVE_TOLERANCE:g})</p>")
+    header = ("network", "layer", "subject", "units", "decoded unit r (median)",
+              "decoded unit r (min)", "decoded max |d|", "decoded max rel. d", "accuracy map r",
+              "accuracy mean |d|", "accuracies within tolerance", "ranks equal")
+    rows = []
+    for c in comparison.checks:
+        cells = [c.network, c.layer, c.subject, str(c.n_units),
+                 format_number(c.decoded_unit_r_median, ".6f"),
+                 format_number(c.decoded_unit_r_min, ".6f"),
+                 format_number(c.decoded_max_abs_diff, ".2e"),
+                 format_number(c.decoded_max_rel_diff, ".2e"),
+                 format_number(c.accuracy_r, ".5f"),
+                 format_number(c.accuracy_mean_abs_diff, ".2e"),
+                 format_number(c.accuracy_fraction_within, ".2%"),
+                 format_number(c.rank_fraction_equal, ".2%")]
+        rows.append(_row(cells, "ok" if c.agrees else "mismatch"))
+    parts.append(_table("Decoded features, accuracies and ranks", "regenerated-table",
+                        header + ("agrees",), rows))
+    rows = [_row([t.layer, format_number(t.max_abs_diff, ".3g"),
+                  format_number(t.relative_diff, ".2e"), format_number(t.min_r, ".6f"),
+                  t.note], "ok" if t.passed else "mismatch") for t in comparison.true]
+    parts.append(_table("True features (the check of verify-features)", "true-table",
+                        ("layer", "max |d|", "relative", "min image r", "note", "passes"), rows))
+    rows = [_row([layer, format_number(ours.mean_accuracy, ".4f"),
+                  format_number(theirs.mean_accuracy, ".4f"),
+                  format_number(ours.mean_intersubject, ".4f"),
+                  format_number(theirs.mean_intersubject, ".4f")], None)
+            for layer, (ours, theirs) in comparison.figure2.items()]
+    parts.append(_table("Figure 2 statistics, side by side", "figure2-side-by-side",
+                        ("layer", "mean accuracy (regenerated)", "mean accuracy (published)",
+                         "mean inter-subject r (regenerated)",
+                         "mean inter-subject r (published)"), rows))
+    parts.append(_side_by_side_figures(comparison))
+    parts.append(_provenance(comparison.provenance))
+    parts.append('<p id="render-check" data-figures-total="0" data-figures-loaded="0">'
+                 "figures not checked</p>")
+    parts.append(f"<script>{_SCRIPT}</script></body></html>")
+    return "\n".join(parts)
+
+
+def _row(cells: list[str], status: str | None) -> str:
+    verdict = ("" if status is None
+               else f'<td class="{status}">{"yes" if status == "ok" else "NO"}</td>')
+    return "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + verdict + "</tr>"
+
+
+def _table(title: str, table_id: str, header: tuple[str, ...], rows: list[str]) -> str:
+    return (f'<h2>{escape(title)}</h2><table id="{table_id}"><tr>'
+            + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>" + "".join(rows)
+            + "</table>")
+
+
+def _side_by_side_figures(comparison: RegeneratedComparison) -> str:
+    from brainfeat.evaluation.figures import figure2, figure_png
+
+    if not comparison.figure2:
+        return ""
+    parts = ["<h2>Figure 2: regenerated, then published</h2>"]
+    for side, label in ((0, "regenerated"), (1, "published")):
+        png = figure_png(figure2([pair[side] for pair in comparison.figure2.values()],
+                                 synthetic=comparison.synthetic))
+        encoded = base64.b64encode(png).decode("ascii")
+        parts.append(f"<h3>{label}</h3><img class=\"figure\" alt=\"Figure 2, {label}\" "
+                     f'src="data:image/png;base64,{encoded}">')
+    return "".join(parts)
+
+
+def _provenance(provenance: dict[str, Any]) -> str:
+    regenerated = provenance.get("regenerated", {})
+    compared = provenance.get("comparison", {})
+    facts = [("regenerated on", regenerated.get("date", "?")),
+             ("command", regenerated.get("command") or "Python call"),
+             ("model", str(regenerated.get("model"))),
+             ("settings", json.dumps(regenerated.get("settings", {}), sort_keys=True)),
+             ("versions (regeneration)", json.dumps(regenerated.get("versions", {}))),
+             ("compared on", compared.get("date", "?")),
+             ("versions (comparison)", json.dumps(compared.get("versions", {})))]
+    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts)
+    files = [*regenerated.get("inputs_sha256", {}).items(),
+             *compared.get("published_sha256", {}).items()]
+    listed = "".join(f"<tr><td>{escape(name)}</td><td><code>{escape(str(digest))}</code></td></tr>"
+                     for name, digest in files)
+    return ('<h2>Provenance</h2><table id="provenance">' + rows + "</table>"
+            f"<details><summary>{len(files)} input files (SHA-256)</summary>"
+            '<table id="inputs"><tr><th>file</th><th>SHA-256</th></tr>' + listed
+            + "</table></details>")
