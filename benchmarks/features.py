@@ -42,7 +42,7 @@ def _child(args: argparse.Namespace) -> None:
         with torch.inference_mode():
             spec.model(torch.from_numpy(np.stack([spec.preprocess(p) for p in paths])))
     else:
-        from brainfeat.features.extract import extract
+        from brainfeat.features.extraction import extract
         from brainfeat.features.preprocess import list_images
 
         ids = list_images(args.folder).image_ids[:args.count]
