@@ -190,7 +190,8 @@ def _own_and_distractors(pred: np.ndarray, true: np.ndarray, candidates: np.ndar
     candidates = _matrix(candidates, "candidates")
     _same_width(pred, candidates, "candidates")
     pred, true, candidates = _drop_nan_units(pred, true, candidates)
-    # one product for targets and candidates, so that an exact copy of a target ties exactly
+    # one product for targets and candidates (a copy of a target ties exactly only where the
+    # arithmetic is exact: which of two equal-in-theory similarities is larger can depend on BLAS)
     similarity = similarity_matrix(pred, np.vstack([true, candidates]), metric)
     return np.diag(similarity).copy(), similarity[:, len(true):]
 
