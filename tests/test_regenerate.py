@@ -175,6 +175,10 @@ def test_a_dask_client_gives_the_same_files(loop, tmp_path: Path) -> None:
         with distributed.get_task_stream(client) as stream:
             brainfeat.regenerate("AlexNet", work / "loop-replica" / "images", out=tmp_path,
                                  client=client, chunk_units=300, **_options(work, catalog))
+        # the jobs' imports ran once per worker before any job (threads racing to import
+        # scipy failed here now and then)
+        plugins = client.run(lambda dask_worker: sorted(dask_worker.plugins))
+        assert all("brainfeat-regeneration-imports" in names for names in plugins.values())
     chunk_tasks = [task for task in stream.data if task["key"].startswith("decode_chunk")]
     assert len(chunk_tasks) == 5 * 4  # 5 subjects x ceil(1000 / 300) chunks
     _assert_same_outputs(work / "regenerated", tmp_path, checkpoints=False)
@@ -221,6 +225,20 @@ def test_any_model_goes_through_the_loop_to_a_profile(loop, tmp_path: Path) -> N
     with pytest.raises(UnknownNameError, match="no published files"):
         compare_regenerated(tmp_path)
     assert draw_profile(tmp_path, data_dir=tmp_path / "empty", catalog=catalog).stat().st_size
+
+
+def test_a_torchvision_model_by_name_goes_through_the_loop(loop, tmp_path: Path) -> None:
+    work, _, _, catalog = loop
+    torch.manual_seed(0)
+    options = {**_options(work, catalog), "layers": ["avgpool", "fc"]}
+    options.pop("weights")  # torchvision's random initialisation, seeded above
+    result = brainfeat.regenerate("resnet18",
+                                  work / "loop-replica" / "images", out=tmp_path, **options)
+    assert result.manifest["layers"] == {"avgpool": [512, 1, 1], "fc": [1000]}
+    assert set(result.profile) == {"avgpool", "fc"}
+    for layer, units in (("avgpool", 512), ("fc", 1000)):
+        accuracy = np.load(tmp_path / "work" / f"accuracy-{layer}-S1.npy")
+        assert accuracy.shape == (units,) and np.isfinite(accuracy).any()
 
 
 def test_published_profiles_come_from_cached_files_else_the_paper(loop, tmp_path) -> None:

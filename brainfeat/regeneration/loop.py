@@ -169,7 +169,17 @@ def regenerate(network_or_model: Any, images: str | os.PathLike[str], *,
                      download, command, chunk_units, spread=client is not None)
     runner.layout.claim(runner.identity())
     graph = runner.graph()
+    import_task_modules()
     if client is not None:
+        from distributed.diagnostics.plugin import WorkerPlugin
+
+        class ImportFirst(WorkerPlugin):
+            name = "brainfeat-regeneration-imports"
+
+            def setup(self, worker: Any) -> None:
+                import_task_modules()
+
+        client.register_plugin(ImportFirst())
         profile, manifest = client.compute(graph).result()
     else:
         import dask
@@ -179,6 +189,22 @@ def regenerate(network_or_model: Any, images: str | os.PathLike[str], *,
         with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
             profile, manifest = dask.compute(graph, scheduler="threads", pool=pool)[0]
     return Regeneration(plan, plan.out, profile, manifest, runner.layout.timings())
+
+
+# What the jobs import. Imported once before any job starts, in this process and on every
+# worker: two threads importing scipy for the first time at once can fail halfway
+# (KeyError: 'scipy', "partially initialized module"), seen on a 2-thread Dask worker.
+TASK_MODULES = ("h5py", "scipy.io", "sklearn", "pooch", "brainfeat.io.mat",
+                "brainfeat.decoding.layer", "brainfeat.features.store",
+                "brainfeat.fmri.preprocessed", "brainfeat.remote.api")
+
+
+def import_task_modules() -> None:
+    """Import :data:`TASK_MODULES` (a no-op where they are imported already)."""
+    import importlib
+
+    for module in TASK_MODULES:
+        importlib.import_module(module)
 
 
 class _Runner:
