@@ -54,11 +54,11 @@ def _threads_inside_and_after(backend: str, n_threads: int) -> tuple[int, int, i
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_workers_compute_with_the_pinned_thread_count(client, backend: str) -> None:
-    # Dask starts workers with OMP_NUM_THREADS=1; a chunk pinned to 3 threads runs on 3 and
-    # the worker gets its own count back.
+    # Dask starts workers with OMP_NUM_THREADS=1 (or the count the environment sets); a chunk
+    # pinned to 3 threads runs on 3 and the worker gets its own count back.
     before, inside, after = client.submit(_threads_inside_and_after, backend, 3,
                                           pure=False).result()
-    assert (before, inside, after) == (1, 3, 1)
+    assert before != 3 and inside == 3 and after == before
 
 
 def test_every_chunk_carries_the_local_thread_count(tmp_path: Path, monkeypatch) -> None:
