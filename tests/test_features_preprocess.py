@@ -86,3 +86,24 @@ def test_unreadable_image_is_named(tmp_path) -> None:
     (tmp_path / "broken.JPEG").write_bytes(b"not an image")
     with pytest.raises(FormatError, match="broken.JPEG"):
         caffe_preprocess(tmp_path / "broken.JPEG", 227)
+
+
+def test_premultiplied_grey_alpha_is_composited_like_straight_alpha() -> None:
+    """``La`` (premultiplied, in memory only) gives the pixels of the same image as ``LA``."""
+    from PIL import Image
+
+    from brainfeat.features.preprocess import to_rgb
+
+    rng = np.random.default_rng(0)
+    alpha = rng.integers(0, 256, size=(6, 7)).astype(np.uint8)
+    alpha[0, 0], alpha[0, 1] = 0, 255
+    grey = rng.integers(0, 256, size=(6, 7)).astype(np.uint8)
+    premultiplied = np.rint(grey.astype(float) * alpha / 255).astype(np.uint8)
+    straight_image = Image.merge("LA", (Image.fromarray(grey), Image.fromarray(alpha)))
+    premultiplied_image = Image.merge("La", (Image.fromarray(premultiplied),
+                                             Image.fromarray(alpha)))
+    expected = np.asarray(to_rgb(straight_image), dtype=int)
+    got = np.asarray(to_rgb(premultiplied_image), dtype=int)
+    assert got.shape == expected.shape == (6, 7, 3)
+    assert np.abs(got - expected).max() <= 1  # premultiplying rounds grey to 1/alpha steps
+    assert (got[0, 0] == 255).all() and (got[0, 1] == expected[0, 1]).all()

@@ -123,7 +123,8 @@ def test_refusals_name_the_pixel_type_and_the_fix(mode, kind, tmp_path) -> None:
                                           r"range .*save it as an 8-bit RGB or grayscale JPEG/PNG"):
         caffe_preprocess(Image.new(mode, (3, 2)), 227)
     (tmp_path / "n01.JPEG").write_bytes(b"\xff\xd8 truncated")
-    with pytest.raises(FormatError, match=r"n01.JPEG: .*Replace the file with a readable JPEG"):
+    with pytest.raises(FormatError, match=r"n01.JPEG: .*Replace the file with a readable "
+                                          "JPEG or PNG"):
         caffe_preprocess(tmp_path / "n01.JPEG", 227)
 
 

@@ -1,11 +1,13 @@
 """Behaviour of fmri/rois.py that mutation testing found unpinned (docs/mutation.md).
 
-Single-volume 4-D mask files, the grid check's affine tolerance, the defaults, and what
-:func:`brainfeat.load_roi` asks the fetcher for when no local tree is given.
+Single-volume 4-D mask files, the grid check's affine tolerance, the defaults, what
+:func:`brainfeat.load_roi` asks the fetcher for when no local tree is given, the catalog
+passed in, and the full text of its errors.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import nibabel
@@ -14,7 +16,8 @@ import pytest
 
 import brainfeat
 import brainfeat.bids.layout
-from brainfeat.errors import FormatError, IntegrityError
+from brainfeat.catalog import default_catalog
+from brainfeat.errors import DataNotFoundError, FormatError, IntegrityError, UnknownNameError
 from brainfeat.fmri.rois import mask_files
 
 GRID = (64, 64, 50)
@@ -57,8 +60,11 @@ def test_affines_must_agree_to_a_tenth_of_a_micrometre(tmp_path, shift, same_gri
     if same_grid:
         assert brainfeat.load_roi("S1", "PPA", root=tmp_path).n_voxels == 1
     else:
-        with pytest.raises(IntegrityError, match=f"{files[1]} .* not on the grid of {files[0]} "):
+        with pytest.raises(IntegrityError) as raised:
             brainfeat.load_roi("S1", "PPA", root=tmp_path)
+        assert str(raised.value) == (
+            f"Mask {files[1]} ({GRID}) is not on the grid of {files[0]} ({GRID}): expected "
+            "every mask of one subject on the same EPI grid and affine.")
 
 
 def test_without_a_root_the_subjects_masks_are_fetched(tmp_path, monkeypatch) -> None:
@@ -80,3 +86,35 @@ def test_without_a_root_the_subjects_masks_are_fetched(tmp_path, monkeypatch) ->
     assert asked == [("sub-01", pattern, tmp_path / "cache", True),
                      ("sub-01", pattern, tmp_path / "cache", False),
                      ("sub-01", pattern, None, True)]  # downloads unless told not to
+
+
+def test_the_catalog_given_decides_which_subjects_exist(tmp_path) -> None:
+    catalog = default_catalog()
+    only_s1 = dataclasses.replace(catalog, subjects=catalog.subjects[:1])
+    write_ppa(tmp_path, np.ones(GRID, dtype=np.uint8))
+    assert brainfeat.load_roi("S1", "PPA", root=tmp_path, catalog=only_s1).n_voxels > 0
+    with pytest.raises(UnknownNameError, match="Unknown subject 'S2'"):
+        brainfeat.load_roi("S2", "PPA", root=tmp_path, catalog=only_s1)
+
+
+def test_errors_name_the_choices_and_the_fix(tmp_path) -> None:
+    """The whole message: each names the value or file, what was expected and what to do."""
+    with pytest.raises(UnknownNameError) as raised:
+        brainfeat.load_roi("S1", "PPA", "top", root=tmp_path)
+    assert str(raised.value) == ("Unknown hemisphere 'top': expected 'both', 'left' ('LH') or "
+                                 "'right' ('RH').")
+    with pytest.raises(DataNotFoundError) as raised:
+        brainfeat.load_roi("S1", "PPA", root=tmp_path)
+    path = mask_files(tmp_path, "sub-01", "PPA")[0]
+    assert str(raised.value) == (
+        f"Mask file {path} is missing. Fetch the subject's masks with "
+        "brainfeat.fetch_bids(subject, include=['sourcedata/*']) or, in a DataLad clone, "
+        f"`datalad get {path.name}`.")
+    mask = np.zeros(GRID, dtype=np.float32)
+    mask[0, 0, 0] = np.nan
+    write_ppa(tmp_path, mask)
+    with pytest.raises(FormatError) as raised:
+        brainfeat.load_roi("S1", "PPA", root=tmp_path)
+    assert str(raised.value) == (
+        f"Mask {path} holds float32 values that are not all finite numbers (NaN marks no voxel "
+        "as in or out): expected a mask with nonzero voxels inside the ROI. Fetch it again.")

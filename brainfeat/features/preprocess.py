@@ -176,7 +176,13 @@ def to_rgb(image: PILImage) -> PILImage:
                           "JPEG/PNG first.")
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("LA", "La", "PA", "RGBa"):
+    if image.mode == "La":  # premultiplied grey + alpha: Pillow converts it to nothing else
+        grey, alpha = (np.asarray(band, dtype=np.float64) for band in image.split())
+        straight = np.where(alpha > 0, np.minimum(255.0, np.rint(grey * 255.0 / np.maximum(
+            alpha, 1.0))), 0.0)
+        image = Image.merge("LA", (Image.fromarray(straight.astype(np.uint8)),
+                                   image.split()[1]))
+    if image.mode in ("LA", "PA", "RGBa"):
         image = image.convert("RGBA")
     if image.mode == "RGBA":
         background = Image.new("RGB", image.size, (255, 255, 255))
