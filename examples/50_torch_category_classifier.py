@@ -43,7 +43,7 @@ n_units, n_classes = item["decoded"]["fc8"].numel(), len(train.categories)
 model = torch.nn.Sequential(torch.nn.LayerNorm(n_units), torch.nn.Linear(n_units, n_classes))
 optimiser = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3)
 losses = []
-for epoch in range(40):
+for _epoch in range(40):
     for batch in loader:
         loss = torch.nn.functional.cross_entropy(model(batch["decoded"]["fc8"]),
                                                  batch["category_index"])

@@ -9,12 +9,10 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from served_replica import served_replica
+from served_replica import small_downstream_replica
 
 import brainfeat
-from brainfeat.catalog import Network
 from brainfeat.cli import main
-from brainfeat.demo.replica import replica_catalog
 from brainfeat.errors import (
     DataNotFoundError, FormatError, InvalidValueError, ShapeMismatchError, UnknownNameError)
 from brainfeat.evaluation.identification import pairwise_identification
@@ -23,14 +21,7 @@ from brainfeat.evaluation.identify import identify
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("replica")
-    monkeypatch = pytest.MonkeyPatch()
-    small = replica_catalog({(Network.ALEXNET, "conv1"): (8, 6, 6), (Network.ALEXNET, "fc8"): (40,),
-                             (Network.VGG19, "fc8"): (40,)}, n_subjects=3)
-    with served_replica(root, monkeypatch, catalog=small, kinds=["decoded", "true"]) as (
-            catalog, url):
-        yield catalog, url, root
-    monkeypatch.undo()
+    yield from small_downstream_replica(tmp_path_factory)
 
 
 @pytest.fixture

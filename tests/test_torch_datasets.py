@@ -9,14 +9,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from served_replica import served_replica
+from served_replica import small_downstream_replica
 
 torch = pytest.importorskip("torch")
 from torch.utils.data import DataLoader  # noqa: E402
 
 import brainfeat  # noqa: E402
-from brainfeat.catalog import Network  # noqa: E402
-from brainfeat.demo.replica import replica_catalog  # noqa: E402
 from brainfeat.demo.server import serve_folder  # noqa: E402
 from brainfeat.errors import (  # noqa: E402
     InvalidValueError, ShapeMismatchError, UnknownNameError)
@@ -26,14 +24,7 @@ from brainfeat.torch import DecodedFeatures, FMRISamples, ZScore  # noqa: E402
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("replica")
-    monkeypatch = pytest.MonkeyPatch()
-    small = replica_catalog({(Network.ALEXNET, "conv1"): (8, 6, 6), (Network.ALEXNET, "fc8"): (40,),
-                             (Network.VGG19, "fc8"): (40,)}, n_subjects=3)
-    with served_replica(root, monkeypatch, catalog=small, kinds=["decoded", "true"]) as (
-            catalog, url):
-        yield catalog, url, root
-    monkeypatch.undo()
+    yield from small_downstream_replica(tmp_path_factory)
 
 
 @pytest.fixture
