@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 
 from brainfeat.catalog import Catalog, Kind, Network, Split, SubjectLike, resolve_catalog
 from brainfeat.errors import (
-    FormatError, InvalidValueError, ShapeMismatchError, UnknownNameError)
+    InvalidValueError, ShapeMismatchError, UnknownNameError)
 
 __all__ = ["DecodedFeatures", "FMRISamples", "ZScore"]
 
@@ -236,19 +236,9 @@ class FMRISamples(Dataset):
             self._align(Path(features), layer)
 
     def _align(self, path: Path, layer: str) -> None:
-        import h5py
+        from brainfeat.features.store import extracted_layer_header
 
-        from brainfeat.features.store import extracted_layers, read_image_ids
-
-        layers = extracted_layers(path)  # a FormatError if it is not a feature file
-        if layer not in layers:
-            raise UnknownNameError(f"No layer {layer!r} in {path}: it holds {', '.join(layers)}.")
-        with h5py.File(path, "r") as handle:
-            if not handle["batches_done"][()].all():
-                raise FormatError(f"{path} is incomplete: run the same extraction again to "
-                                  "finish it.")
-            ids = read_image_ids(handle["image_ids"])
-            self.unit_shape = tuple(int(d) for d in handle["layers"][layer].attrs["unit_shape"])
+        ids, self.unit_shape = extracted_layer_header(path, layer)
         position = {name: row for row, name in enumerate(ids)}
         missing = sorted({n for n in self.fmri.stimulus_names if n not in position})
         if missing:

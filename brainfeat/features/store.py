@@ -15,7 +15,8 @@ import numpy as np
 from brainfeat.errors import BrainfeatError, FormatError, UnknownNameError
 from brainfeat.io.hdf5 import open_hdf5
 
-__all__ = ["ExtractedFeatures", "extracted_layers", "read_extracted", "read_image_ids"]
+__all__ = ["ExtractedFeatures", "extracted_layer_header", "extracted_layers", "read_extracted",
+           "read_image_ids"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,42 @@ def extracted_layers(path: str | os.PathLike[str]) -> tuple[str, ...]:
         return tuple(json.loads(handle.attrs["layers"]))
 
 
+def _complete_layer(handle: h5py.File, path: str | os.PathLike[str], layer: str,
+                    ) -> tuple[tuple[str, ...], h5py.Dataset, tuple[int, ...]]:
+    """Image ids, dataset and unit shape of ``layer`` in an open, complete feature file."""
+    done = handle["batches_done"][()]
+    if not done.all():
+        raise FormatError(f"{path} is incomplete ({int(done.sum())} of {done.size} batches):"
+                          " run the same extraction again to finish it.")
+    if layer not in handle["layers"]:
+        raise UnknownNameError(f"No layer {layer!r} in {path}: it holds "
+                               f"{', '.join(handle['layers'])}.")
+    ids = read_image_ids(handle["image_ids"])
+    dataset = handle["layers"][layer]
+    unit_shape = tuple(int(d) for d in dataset.attrs["unit_shape"])
+    if dataset.shape != (len(ids), math.prod(unit_shape)) or len(set(ids)) != len(ids):
+        raise FormatError(
+            f"{path}: layer {layer!r} has shape {dataset.shape} for {len(ids)} image ids "
+            f"({len(set(ids))} distinct) and unit shape {unit_shape}: expected one row per "
+            "distinct image and one column per unit. Write the file again with "
+            "`brainfeat features` (--overwrite).")
+    return ids, dataset, unit_shape
+
+
+def extracted_layer_header(path: str | os.PathLike[str],
+                           layer: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """Image ids and unit shape of one layer of a complete feature file, values left unread.
+
+    Raises
+    ------
+    FormatError, UnknownNameError
+        As :func:`read_extracted`.
+    """
+    with _reading(path) as handle:
+        ids, _, unit_shape = _complete_layer(handle, path, layer)
+        return ids, unit_shape
+
+
 def read_extracted(path: str | os.PathLike[str], layer: str,
                    image_ids: tuple[str, ...] | list[str] | None = None) -> ExtractedFeatures:
     """Read one layer of a complete feature file.
@@ -116,22 +153,7 @@ def read_extracted(path: str | os.PathLike[str], layer: str,
         If the layer or an image id is not in the file.
     """
     with _reading(path) as handle:
-        done = handle["batches_done"][()]
-        if not done.all():
-            raise FormatError(f"{path} is incomplete ({int(done.sum())} of {done.size} batches):"
-                              " run the same extraction again to finish it.")
-        if layer not in handle["layers"]:
-            raise UnknownNameError(f"No layer {layer!r} in {path}: it holds "
-                                   f"{', '.join(handle['layers'])}.")
-        ids = read_image_ids(handle["image_ids"])
-        dataset = handle["layers"][layer]
-        unit_shape = tuple(int(d) for d in dataset.attrs["unit_shape"])
-        if dataset.shape != (len(ids), math.prod(unit_shape)) or len(set(ids)) != len(ids):
-            raise FormatError(
-                f"{path}: layer {layer!r} has shape {dataset.shape} for {len(ids)} image ids "
-                f"({len(set(ids))} distinct) and unit shape {unit_shape}: expected one row per "
-                "distinct image and one column per unit. Write the file again with "
-                "`brainfeat features` (--overwrite).")
+        ids, dataset, unit_shape = _complete_layer(handle, path, layer)
         if image_ids is None:
             rows, values = ids, dataset[()]
         else:
