@@ -110,6 +110,8 @@ CLI_CASES = [
      "give a folder"),
     (["info", "--data-dir", "{text.h5}"], "text.h5", "give a folder"),
     (["where", "--data-dir", ""], "''", "give a path"),
+    (["regenerate", "AlexNet", "", "-o", "{folder}"], "''", "give a path"),
+    (["identify", "AlexNet", "--csv", "", "--no-download"], "''", "give a path"),
     (["events", "S1", "train", "-o", "{folder}", "--no-download"], "folder", "-o events.tsv"),
     (["demo", "--dir", "{text.h5}"], "text.h5", "give a folder"),
     (["verify", "--network", "AlexNet", "--layer", "fc8", "--no-download", "--out",

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from brainfeat.cli._options import add_data_options, catalog_from
+from brainfeat.cli._options import add_data_options, catalog_from, path_argument
 
 _NAME_HELP = ("registry name: a figshare file name (Subject1.h5, "
               "decodedDNN-true-AlexNet-fc8.zip) or ds001246/<path>")
@@ -52,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                description="Copy a file you downloaded yourself into the cache "
                                            "after verifying it as a download would be (a "
                                            "layer's zip is unpacked); your file is left as is.")
-    adopt.add_argument("path", type=Path, help="the file")
+    adopt.add_argument("path", type=path_argument, help="the file")
     adopt.add_argument("--as", dest="name", default=None, metavar="NAME",
                        help=f"{_NAME_HELP}; default: the file's name")
     add_data_options(adopt, catalog=True, progress=True)

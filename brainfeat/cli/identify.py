@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from brainfeat.cli._options import add_data_options, catalog_from
+from brainfeat.cli._options import add_data_options, catalog_from, path_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="S1..S5 or Averaged (repeatable; default: all)")
     parser.add_argument("--method", choices=("pairwise", "nway", "category"),
                         default="pairwise", help="default: pairwise")
-    parser.add_argument("--candidates", type=Path, default=None,
+    parser.add_argument("--candidates", type=path_argument, default=None,
                         help="category method: a features file from `brainfeat features` or "
                              "the GOD release's ImageFeatures.h5")
     parser.add_argument("--n-way", type=int, default=10, help="nway method (default 10)")
@@ -31,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--draws", type=int, default=100,
                         help="nway method: random draws per image (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="nway method (default 0)")
-    parser.add_argument("--csv", type=Path, default=None,
+    parser.add_argument("--csv", type=path_argument, default=None,
                         help="also write every image's score to this CSV file")
     add_data_options(parser, catalog=True, download=True, progress=True)
     parser.set_defaults(handler=_run)

@@ -9,7 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from brainfeat.cli._options import add_data_options, catalog_from
+from brainfeat.cli._options import add_data_options, catalog_from, path_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,8 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--no-download) or a decodability profile (any torchvision model). Rerunning an "
             "interrupted command resumes it."))
     loop.add_argument("network", help="AlexNet, VGG19, or a torchvision model name")
-    loop.add_argument("images", type=Path, help="folder of stimulus images named by stimulus")
-    loop.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    loop.add_argument("images", type=path_argument,
+                      help="folder of stimulus images named by stimulus")
+    loop.add_argument("-o", "--out", type=path_argument, required=True, help="output folder")
     loop.add_argument("--layers", nargs="+", help="default: every published layer "
                       "(required for torchvision models: module names)")
     loop.add_argument("--subjects", nargs="+", help="default: S1 .. S5")
@@ -33,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     loop.add_argument("--roi", default="VC")
     loop.add_argument("--n-voxels", type=int, default=500)
     loop.add_argument("--alpha", type=float, default=100.0)
-    loop.add_argument("--fmri", type=Path, help="folder with Subject1.h5 ... (default: fetch)")
+    loop.add_argument("--fmri", type=path_argument,
+                      help="folder with Subject1.h5 ... (default: fetch)")
     loop.add_argument("--scheduler", help="address of a Dask scheduler (default: local threads)")
     loop.add_argument("--device", help="torch device of the extraction and the decoders "
                       "(torch backend), e.g. cuda; default CPU, decoders on numpy")
@@ -52,8 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "decoded features (per-unit r, max and relative difference), accuracies (r "
             "between maps, mean |difference|, fraction within tolerance), ranks, true "
             "features, with the folder's provenance. Exit code 0 when everything agrees."))
-    check.add_argument("regenerated", type=Path, help="the --out folder of `regenerate`")
-    check.add_argument("--json", type=Path, help="also write the comparison as JSON, and "
+    check.add_argument("regenerated", type=path_argument,
+                       help="the --out folder of `regenerate`")
+    check.add_argument("--json", type=path_argument, help="also write the comparison as JSON, and "
                        "as HTML beside it (same name, .html)")
     add_data_options(check, catalog=True, download=True)
     check.set_defaults(handler=run_verify_regenerated)
