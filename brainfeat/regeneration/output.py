@@ -151,7 +151,7 @@ class Layout:
         exactly like downloaded published files (sizes and CRCs recorded, as for a
         download, so ``brainfeat verify-cache`` checks them too).
         """
-        from brainfeat.remote.download import _record
+        from brainfeat.remote.download import record_verified
         from brainfeat.remote.registry import default_registry
 
         row = default_registry().layer_archive(kind, network, layer)
@@ -167,5 +167,5 @@ class Layout:
                 written = handle.getinfo(relative)
                 members[relative] = [written.file_size, written.CRC]
         os.replace(temporary, archive)
-        _record(self.out, row, archive, members=members)
+        record_verified(self.out, row, archive, members=members)
         return archive

@@ -84,13 +84,13 @@ def fetch_file(row: RemoteFile, data_dir: Path, *, download: bool = True,
         if entry and entry["state"] == "ok" and size_of(target) == entry["size"]:
             return target
         if target.is_file() and _passes(row, target, entry, None, data_dir, progress):
-            _record(data_dir, row, target, members=None)  # a copy on disk, re-verified
+            record_verified(data_dir, row, target, members=None)  # a copy on disk, re-verified
             return target
         if not download:
             raise _not_found(row, target, command, entry, data_dir)
         _sweep_folder(target.parent, own_lock=_lock_path(target))
         _download_verified(row, target, data_dir, progress, entry, None, deadlines)
-        _record(data_dir, row, target, members=None)
+        record_verified(data_dir, row, target, members=None)
     return target
 
 
@@ -126,7 +126,7 @@ def fetch_archive(row: RemoteFile, data_dir: Path, layout: ArchiveLayout, *,
             _download_verified(row, archive, data_dir, progress, entry, layout, deadlines)
         _sweep_extracting(layout)
         extracted = _extract(archive, layout, data_dir, progress)
-        _record(data_dir, row, archive, members=extracted)
+        record_verified(data_dir, row, archive, members=extracted)
         archive.unlink()
     return layout.folder
 
@@ -159,9 +159,9 @@ def adopt_file(row: RemoteFile, source: Path, data_dir: Path, *, progress: bool 
             raise
         os.replace(part, target)
         if layout is None:
-            _record(data_dir, row, target, members=None)
+            record_verified(data_dir, row, target, members=None)
             return target
-        _record(data_dir, row, target, members=_extract(target, layout, data_dir, progress))
+        record_verified(data_dir, row, target, members=_extract(target, layout, data_dir, progress))
         target.unlink()
         return layout.folder
 
@@ -454,8 +454,13 @@ def _write_manifest(data_dir: Path, files: dict[str, dict[str, Any]]) -> None:
     os.replace(temporary, path)
 
 
-def _record(data_dir: Path, row: RemoteFile, path: Path,
-            members: dict[str, list[int]] | None) -> None:
+def record_verified(data_dir: Path, row: RemoteFile, path: Path,
+                    members: dict[str, list[int]] | None) -> None:
+    """Record ``path`` in the manifest of ``data_dir`` as ``row``'s file, verified.
+
+    Call it only for a file that passed every check (or that brainfeat wrote itself);
+    ``members`` maps each extracted member to its ``[size, crc]``.
+    """
     entry: dict[str, Any] = {
         "name": row.name, "url": row.url(), "size": path.stat().st_size,
         "sha256": digest(path, "sha256"), "checks": VERIFIED,
