@@ -56,12 +56,6 @@ CORE: dict[str, list[str]] = {
     "brainfeat/decoding/layer.py": ["tests/test_decoding_layer.py", "tests/test_faults_jobs.py",
                                     "tests/test_decoding_dask.py",
                                     "tests/test_mutants_decoding.py"],
-    "brainfeat/evaluation/*": ["tests/test_evaluation_metrics.py",
-                               "tests/test_evaluation_report.py",
-                               "tests/test_evaluation_demo.py", "tests/test_identification.py",
-                               "tests/test_identify.py", "tests/test_hierarchy.py",
-                               "tests/test_regenerate.py", "tests/test_features_verify.py",
-                               "tests/test_mutants_evaluation.py"],
     "brainfeat/remote/download.py": ["tests/test_download.py", "tests/test_faults_download.py",
                                      "tests/test_mutants_download.py"],
     "brainfeat/remote/transfer.py": ["tests/test_download.py", "tests/test_faults_download.py",
@@ -80,6 +74,15 @@ CORE: dict[str, list[str]] = {
     "brainfeat/io/*": ["tests/test_bdata.py", "tests/test_published.py",
                        "tests/test_faults_readers.py", "tests/test_mutants_io.py"],
 }
+# evaluation/ is scored file by file (about 3,000 lines: one run over all of it takes hours
+# on 2 cores); every file gets the whole evaluation test selection.
+EVALUATION_TESTS = ["tests/test_evaluation_metrics.py", "tests/test_evaluation_report.py",
+                    "tests/test_evaluation_demo.py", "tests/test_identification.py",
+                    "tests/test_identify.py", "tests/test_hierarchy.py", "tests/test_regenerate.py",
+                    "tests/test_features_verify.py", "tests/test_mutants_evaluation.py"]
+for _name in ["metrics", "statistics", "report", "results", "identification", "regenerated",
+              "hierarchy", "identify", "facts", "god_candidates", "figures", "html"]:
+    CORE[f"brainfeat/evaluation/{_name}.py"] = EVALUATION_TESTS
 
 # What the tests read besides brainfeat/ and tests/ (mutmut copies those two itself).
 ALSO_COPY = ["scripts", "docs", "benchmarks", "README.md", "CITATION.cff"]
