@@ -35,7 +35,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     loop.add_argument("--n-voxels", type=int, default=500)
     loop.add_argument("--alpha", type=float, default=100.0)
     loop.add_argument("--fmri", type=path_argument,
-                      help="folder with Subject1.h5 ... (default: fetch)")
+                      help="folder with the preprocessed Subject1.h5 ... (default: fetched)")
+    loop.add_argument("--bids", type=bids_argument, metavar="PATH|fetch",
+                      help="take the fMRI from raw ds001246 instead of Subject*.h5: the root of "
+                      "a local tree (event tables, masks, derivatives/preproc-spm BOLD), or "
+                      "'fetch' to download those files; block samples by build_samples "
+                      "(not with --fmri; a folder named fetch: ./fetch)")
     loop.add_argument("--scheduler", help="address of a Dask scheduler (default: local threads)")
     loop.add_argument("--device", help="torch device of the extraction and the decoders "
                       "(torch backend), e.g. cuda; default CPU, decoders on numpy")
@@ -62,6 +67,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.set_defaults(handler=run_verify_regenerated)
 
 
+def bids_argument(text: str) -> Path | bool:
+    """Argument type of ``--bids``: ``fetch`` (True, the files are fetched) or a path."""
+    return True if text == "fetch" else path_argument(text)
+
+
 def run_regenerate(args: argparse.Namespace) -> int:
     """Handler of ``brainfeat regenerate``."""
     from brainfeat.evaluation.regenerated import draw_profile
@@ -76,7 +86,7 @@ def run_regenerate(args: argparse.Namespace) -> int:
     result = regenerate(
         args.network, args.images, out=args.out, layers=args.layers, subjects=args.subjects,
         weights=args.weights, roi=args.roi, n_voxels=args.n_voxels, alpha=args.alpha,
-        fmri=args.fmri, client=client, device=args.device, batch_size=args.batch_size,
+        fmri=args.fmri, bids=args.bids, client=client, device=args.device, batch_size=args.batch_size,
         chunk_units=args.chunk_units,
         data_dir=args.data_dir, download=args.download, catalog=catalog,
         command=shlex.join(["brainfeat", *sys.argv[1:]]), dry_run=args.dry_run)

@@ -42,8 +42,8 @@ from brainfeat.io.bdata import BDataBuilder, write_bdata
 from brainfeat.remote.registry import default_registry
 from brainfeat.stimuli import name_to_id
 
-__all__ = ["BATCH_SIZE", "LOOP_FILE", "LOOP_LABEL", "loop_catalog", "plain_decode",
-           "write_loop_replica"]
+__all__ = ["BATCH_SIZE", "LOOP_FILE", "LOOP_LABEL", "feature_signal", "loop_catalog",
+           "plain_decode", "write_loop_replica"]
 
 LOOP_FILE = "loop.json"
 LOOP_LABEL = ("SYNTHETIC replica of the Horikawa et al. (2019) inputs and outputs "
@@ -178,6 +178,34 @@ def _true_features(images: Path, catalog: Catalog, weights: str,
     return result
 
 
+def feature_signal(true: dict[str, tuple[np.ndarray, np.ndarray]], shared: np.ndarray,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One subject's voxel signal: a random linear mixture of the z-scored true features.
+
+    Parameters
+    ----------
+    true : dict of str to (ndarray, ndarray)
+        ``{layer: (training rows, test rows)}``, one row per image in catalog order.
+    shared : ndarray, shape (n_features, n_voxels)
+        Mixing weights every subject shares (features of all layers, stacked).
+    rng : numpy.random.Generator
+        Draws the subject's own weights, added to the shared ones (so units are decodable
+        in similar, not identical, ways across subjects).
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        float64 signal of the training and the test images, (n_images, n_voxels), of
+        about unit variance per voxel; features are z-scored with the training statistics.
+    """
+    train = np.hstack([t for t, _ in true.values()]).astype(np.float64)
+    test = np.hstack([t for _, t in true.values()]).astype(np.float64)
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    std[std == 0] = 1.0
+    mix = (shared + 0.5 * rng.normal(size=shared.shape)) / np.sqrt(shared.shape[0])
+    return (train - mean) / std @ mix, (test - mean) / std @ mix
+
+
 def _subject_fmri(root: Path, subject: Subject, catalog: Catalog,
                   true: dict[str, tuple[np.ndarray, np.ndarray]], shared: np.ndarray,
                   rng: np.random.Generator, noise: float) -> tuple[np.ndarray, np.ndarray]:
@@ -185,15 +213,7 @@ def _subject_fmri(root: Path, subject: Subject, catalog: Catalog,
 
     Both are returned as a reader of the file sees them (float32, averaged in float32).
     """
-    train = np.hstack([t for t, _ in true.values()]).astype(np.float64)
-    test = np.hstack([t for _, t in true.values()]).astype(np.float64)
-    mean, std = train.mean(axis=0), train.std(axis=0)
-    std[std == 0] = 1.0
-    # Each voxel mixes the z-scored features: weights shared by every subject, plus the
-    # subject's own (so units are decodable in similar, not identical, ways across subjects).
-    mix = (shared + 0.5 * rng.normal(size=shared.shape)) / np.sqrt(shared.shape[0])
-    signal_train = (train - mean) / std @ mix
-    signal_test = (test - mean) / std @ mix
+    signal_train, signal_test = feature_signal(true, shared, rng)
     n_test = len(catalog.test_image_ids)
     order = np.concatenate([rng.permutation(n_test) for _ in range(_TEST_REPEATS)])
     x_train = signal_train + noise * rng.normal(size=signal_train.shape)

@@ -25,7 +25,7 @@ from brainfeat.fmri.rois import parse_roi
 from brainfeat.io.bdata import BData, read_bdata, read_bdata_metadata
 from brainfeat.stimuli import MICRO, category_name, id_to_micro, micro_to_name
 
-__all__ = ["DATA_TYPE", "FMRI", "load_fmri", "read_fmri"]
+__all__ = ["DATA_TYPE", "FMRI", "bdata_roi_key", "load_fmri", "read_fmri"]
 
 #: ``DataType`` code of each split in ``Subject*.h5``.
 DATA_TYPE = {Split.TRAIN: 1, Split.TEST: 2, Split.IMAGERY: 3}
@@ -76,7 +76,8 @@ class FMRI:
                 f"X={self.n_samples}x{self.n_voxels}, runs={len(np.unique(self.runs))})")
 
 
-def _bdata_roi_key(roi: str) -> str:
+def bdata_roi_key(roi: str) -> str:
+    """The metadata key of a canonical ROI name in ``Subject*.h5`` (``hV4`` -> ``ROI_V4``)."""
     return "ROI_V4" if roi == "hV4" else f"ROI_{roi}"
 
 
@@ -189,7 +190,7 @@ def read_fmri(path: str | os.PathLike[str], subject: SubjectLike, roi: str = "VC
     roi, split = parse_roi(roi), _parse_split(split, average_repeats)
     meta = read_bdata_metadata(path)
     id_key = "stimulus_id" if "stimulus_id" in meta.keys else "Label"
-    roi_key = _bdata_roi_key(roi)
+    roi_key = bdata_roi_key(roi)
     for key in ("VoxelData", "DataType", "Run", id_key, roi_key):
         if key not in meta.keys:
             raise FormatError(f"{path} has no {key!r} metadata (it has {', '.join(meta.keys)}): "

@@ -4,9 +4,15 @@ Graph (one task per job, see ``Plan.jobs``)::
 
     features -> decode <layer> <S1> ... <Sn> -> averaged <layer> -> publish <layer> -> manifest
              +-> true <layer> ------------------------------+
+    samples <S1> ... <Sn> -> decode <layer> <S1> ... <Sn>   (BIDS route only)
 
 * ``features``: :func:`brainfeat.features.extract` of every training and test image into
   ``work/features.h5`` (Caffe-exact for AlexNet and VGG19; any torchvision model or module);
+* ``samples`` (``bids=`` only): :func:`brainfeat.fmri.build_samples` of the subject's
+  training and test runs, written as ``work/fmri/SubjectN.h5`` in the layout of the
+  published files (BData, ``VoxelData``, ``DataType``, ``Run``, ``stimulus_id``, the ROI,
+  ``voxel_x/y/z``), which the decoders then read exactly as they read a published
+  ``SubjectN.h5`` (test samples averaged over repeats by the same reader);
 * ``decode``: :func:`brainfeat.decoding.decode_layer` with the paper's settings, then the
   test predictions as float32, scored against the true features
   (:func:`~brainfeat.evaluation.metrics.unit_correlation`) and ranked; on a cluster its
@@ -42,7 +48,8 @@ from brainfeat.evaluation.metrics import (
     averaged_decoded, intersubject_correlation, rank_units, unit_correlation)
 from brainfeat.evaluation.regenerated import library_versions
 from brainfeat.regeneration.output import MANIFEST_FILE, PROFILE_FILE, Layout
-from brainfeat.regeneration.plan import DecoderSettings, Plan, calibrate, plan_regeneration
+from brainfeat.regeneration.plan import (
+    DecoderSettings, Plan, calibrate, fetch_bids_inputs, plan_regeneration, with_bids_root)
 
 __all__ = ["FORMAT", "RANK_CONVENTION", "Regeneration", "regenerate"]
 
@@ -91,7 +98,8 @@ def regenerate(network_or_model: Any, images: str | os.PathLike[str], *,
                out: str | os.PathLike[str], layers: Sequence[str] | None = None,
                subjects: Sequence[SubjectLike] | None = None, weights: Any = None,
                roi: str = "VC", n_voxels: int = 500, alpha: float = 100.0,
-               fmri: str | os.PathLike[str] | None = None, client: Any = None,
+               fmri: str | os.PathLike[str] | None = None,
+               bids: str | os.PathLike[str] | bool | None = None, client: Any = None,
                device: str | None = None, batch_size: int = 8, chunk_units: int | None = None,
                data_dir: str | os.PathLike[str] | None = None, download: bool = True,
                catalog: Catalog | None = None, command: str = "", dry_run: bool = False,
@@ -120,6 +128,16 @@ def regenerate(network_or_model: Any, images: str | os.PathLike[str], *,
     fmri : path-like, optional
         Folder holding ``Subject1.h5`` ...; default: fetched with
         :func:`brainfeat.fetch_fmri` into ``data_dir``.
+    bids : path-like or True, optional
+        Take the fMRI from raw ds001246 instead of ``Subject*.h5``: the root of a local
+        tree (event tables, ``sourcedata`` ROI masks, ``derivatives/preproc-spm`` BOLD
+        runs), or True to fetch those files of the chosen subjects from OpenNeuro into
+        ``data_dir`` (``brainfeat.regeneration.plan.BIDS_PATTERNS``; after the plan's
+        checks, before the features). :func:`brainfeat.fmri.build_samples` makes one sample
+        per block with its default preprocessing; the test samples are averaged over repeats
+        as on the ``Subject*.h5`` route. Not together with ``fmri``. The manifest records
+        the route and the SHA-256 of every event table, BOLD run and mask file read; a
+        rerun into ``out`` must take the same route.
     client : distributed.Client, optional
         Run the graph on this Dask cluster (its workers must share ``out``); default the
         local threaded scheduler. On a cluster each decoder job hands its unit chunks to
@@ -152,22 +170,29 @@ def regenerate(network_or_model: Any, images: str | os.PathLike[str], *,
     Raises
     ------
     DataNotFoundError
-        Missing images (named, with the split and the count) or fMRI files.
+        Missing images (named, with the split and the count), fMRI files, or event
+        tables, BOLD runs or masks of the BIDS route (counted, the first few named).
+    InvalidValueError
+        Both ``fmri`` and ``bids``, or a ``bids`` that is neither a path nor True.
     FormatError
-        ``out`` holds features of another network, or weights that do not fit it.
+        ``out`` holds features of another network, or weights that do not fit it, or a
+        run with other settings (another fMRI route included).
     """
     catalog = resolve_catalog(catalog)
     if chunk_units is not None:
         chunk_units = check_int("chunk_units", chunk_units, minimum=1, example=4096)
     plan = plan_regeneration(network_or_model, images, out=out, layers=layers,
-                             subjects=subjects, fmri=fmri, catalog=catalog,
+                             subjects=subjects, fmri=fmri, bids=bids, catalog=catalog,
                              decoder=DecoderSettings(roi, n_voxels, alpha),
                              check_disk=not dry_run)
     if dry_run:
         return Regeneration(replace(plan, seconds_per_unit=calibrate(plan)), plan.out)
     runner = _Runner(plan, catalog, network_or_model, weights, device, batch_size, data_dir,
                      download, command, chunk_units, spread=client is not None)
-    runner.layout.claim(runner.identity())
+    runner.layout.claim(runner.identity())  # another route's run is refused before a fetch
+    if plan.route == "bids" and plan.bids_root is None:
+        root = fetch_bids_inputs(plan.subjects, data_dir=data_dir, download=download)
+        runner.plan = plan = with_bids_root(plan, root, catalog)
     graph = runner.graph()
     import_task_modules()
     if client is not None:
@@ -196,7 +221,8 @@ def regenerate(network_or_model: Any, images: str | os.PathLike[str], *,
 # (KeyError: 'scipy', "partially initialized module"), seen on a 2-thread Dask worker.
 TASK_MODULES = ("h5py", "scipy.io", "sklearn", "pooch", "brainfeat.io.mat",
                 "brainfeat.decoding.layer", "brainfeat.features.store",
-                "brainfeat.fmri.preprocessed", "brainfeat.remote.api")
+                "brainfeat.fmri.preprocessed", "brainfeat.fmri.samples", "nibabel",
+                "brainfeat.remote.api")
 
 
 def import_task_modules() -> None:
@@ -226,6 +252,7 @@ class _Runner:
                 "layers": [layer.name for layer in plan.layers],
                 "subjects": [s.name for s in plan.subjects], "roi": plan.decoder.roi,
                 "n_voxels": plan.decoder.n_voxels, "alpha": plan.decoder.alpha,
+                "fmri": plan.route,
                 "batch_size": self.batch_size, "train_ids": list(plan.train_ids),
                 "test_ids": list(plan.test_ids)}
 
@@ -234,11 +261,13 @@ class _Runner:
 
         plan = self.plan
         features = delayed(self.features, pure=False)(dask_key_name="features")
+        samples = {s.name: delayed(self.samples, pure=False)(s, dask_key_name=f"samples-{s.name}")
+                   if plan.route == "bids" else None for s in plan.subjects}
         finished = []
         for layer in plan.layers:
             decoded = [delayed(self.decode, pure=False)(
-                features, layer.name, s, dask_key_name=f"decode-{layer.name}-{s.name}")
-                for s in plan.subjects]
+                features, layer.name, s, samples[s.name],
+                dask_key_name=f"decode-{layer.name}-{s.name}") for s in plan.subjects]
             true = delayed(self.true, pure=False)(features, layer.name,
                                                   dask_key_name=f"true-{layer.name}")
             averaged = delayed(self.averaged, pure=False)(
@@ -261,6 +290,19 @@ class _Runner:
             self.layout.finish("features", {"images": len(plan.image_paths)})
         return self.layout.features
 
+    def samples(self, subject: Any) -> Path:
+        """BIDS route: the subject's block samples, as ``work/fmri/SubjectN.h5``."""
+        from brainfeat.fmri.samples import build_samples
+
+        job = f"samples {subject.name}"
+        if self.layout.begin(job):
+            splits = [build_samples(subject, split, self.plan.decoder.roi,
+                                    root=self.plan.bids_root, catalog=self.catalog)
+                      for split in ("train", "test")]
+            self.layout.write_samples(subject, splits)
+            self.layout.finish(job, {split.split.value: split.n_samples for split in splits})
+        return self.layout.samples(subject)
+
     def _test_features(self, features: Path, layer: str) -> Any:
         from brainfeat.features.store import read_extracted
 
@@ -269,6 +311,8 @@ class _Runner:
     def _fmri_path(self, subject: Any) -> Path:
         from brainfeat.remote.api import fetch_fmri
 
+        if self.plan.route == "bids":
+            return self.layout.samples(subject)
         return self.plan.fmri_files.get(subject.name) or fetch_fmri(
             subject, data_dir=self.data_dir, download=self.download, progress=False)
 
@@ -284,7 +328,7 @@ class _Runner:
         with h5py.File(self.layout.checkpoint(layer, subject), "r") as handle:
             return handle["decoded"][()].astype(np.float32)
 
-    def decode(self, features: Path, layer: str, subject: Any) -> str:
+    def decode(self, features: Path, layer: str, subject: Any, _samples: Path | None) -> str:
         """Fit every unit's decoder for one subject; write decoded, accuracy and rank."""
         from brainfeat.decoding.layer import decode_layer
 
@@ -375,8 +419,10 @@ class _Runner:
                 "mean_accuracy": {name: _mean(values) for name, values in accuracy.items()},
                 "intersubject_r": _mean(np.array(list(pairs.values()))) if pairs else None}
         (layout.out / PROFILE_FILE).write_text(json.dumps(profile, indent=1), encoding="utf-8")
+        fmri_inputs = ([path for paths in plan.bids_files.values() for path in paths]
+                       if plan.route == "bids" else list(map(self._fmri_path, plan.subjects)))
         inputs = {str(path): file_hash(str(path), alg="sha256")
-                  for path in (*plan.image_paths, *map(self._fmri_path, plan.subjects))}
+                  for path in (*plan.image_paths, *fmri_inputs)}
         if isinstance(self.weights, (str, os.PathLike)) and Path(self.weights).is_file():
             inputs[str(self.weights)] = file_hash(str(self.weights), alg="sha256")
         manifest = {
@@ -386,6 +432,7 @@ class _Runner:
                                         .unit_shape) for layer in plan.layers},
             "subjects": [s.name for s in plan.subjects],
             "images": {"training": len(plan.train_ids), "test": len(plan.test_ids)},
+            "fmri": _fmri_provenance(plan),
             "settings": {"roi": plan.decoder.roi, "n_voxels": plan.decoder.n_voxels,
                          "alpha": plan.decoder.alpha, "normalize": True,
                          "test_fmri": "averaged over repeats",
@@ -400,6 +447,17 @@ class _Runner:
         }
         (layout.out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         return profile, manifest
+
+
+def _fmri_provenance(plan: Plan) -> dict[str, Any]:
+    """The manifest's record of the fMRI route."""
+    if plan.route == "bids":
+        return {"route": "bids", "root": str(plan.bids_root),
+                "samples": "brainfeat.fmri.build_samples defaults (TR 3 s, first 9 s "
+                           "discarded, detrended, % signal change, despiked at 3 SD, 3-s "
+                           "shift, one-back repeats left out), written to work/fmri/"
+                           "SubjectN.h5; test samples averaged over repeats"}
+    return {"route": "h5", "files": "preprocessed Subject*.h5 (figshare)"}
 
 
 def _cell(value: float | None) -> str:

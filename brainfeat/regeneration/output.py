@@ -9,6 +9,7 @@ Layout of ``out``::
     manifest.json                     brainfeat's cache manifest: ``out`` is a data folder
     work/run.json                     the run's settings: a rerun must match them
     work/features.h5                  true features of every image (resumable)
+    work/fmri/SubjectN.h5             BIDS route: block samples from build_samples (BData)
     work/decoded-<layer>-<S>.h5       each decoder's checkpoint (resumable)
     work/accuracy-<layer>-<subject>.npy
     work/done/<job>.json              written last by every finished job (its run time)
@@ -23,9 +24,9 @@ import json
 import os
 import time
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +36,9 @@ from brainfeat.evaluation.regenerated import MANIFEST_FILE, PROFILE_FILE
 from brainfeat.io.mat import mat_bytes
 from brainfeat.published import published_path, variable_name
 from brainfeat.remote.api import ARCHIVE_ROOT
+
+if TYPE_CHECKING:  # pragma: no cover
+    from brainfeat.fmri.preprocessed import FMRI
 
 __all__ = ["MANIFEST_FILE", "PROFILE_FILE", "Layout", "write_atomic"]
 
@@ -85,6 +89,45 @@ class Layout:
                     "or choose another output folder.")
             return
         write_atomic(path, json.dumps(identity, indent=1, sort_keys=True).encode())
+
+    def samples(self, subject: Subject) -> Path:
+        """The block samples of one subject built on the BIDS route (``SubjectN.h5``)."""
+        return self.work / "fmri" / f"{subject.h5_name}.h5"
+
+    def write_samples(self, subject: Subject, splits: Sequence[FMRI]) -> Path:
+        """Write block samples as :meth:`samples`, in the layout of the published files.
+
+        A BData file with the keys :func:`brainfeat.fmri.read_fmri` reads: ``VoxelData``,
+        ``DataType`` (1 training, 2 test, 3 imagery), ``Run``, ``stimulus_id`` (the lab's
+        float id of each sample's image), the ROI's key marking every voxel, and
+        ``voxel_x/y/z`` when the samples have coordinates. Samples keep their order.
+        """
+        from brainfeat.fmri.preprocessed import DATA_TYPE, bdata_roi_key
+        from brainfeat.io.bdata import BDataBuilder, write_bdata
+        from brainfeat.stimuli import name_to_id
+
+        builder = BDataBuilder()
+        builder.add(np.vstack([split.X for split in splits]), "VoxelData")
+        columns = {
+            "DataType": [DATA_TYPE[split.split] for split in splits for _ in split.runs],
+            "Run": np.concatenate([split.runs for split in splits]),
+            "stimulus_id": [name_to_id(name) for split in splits
+                            for name in split.stimulus_names]}
+        for key, values in columns.items():
+            builder.add(np.asarray(values, dtype=np.float64), key)
+        first = splits[0]
+        builder.add_metadata(bdata_roi_key(first.roi), np.ones(first.n_voxels),
+                             f"1 = ROI {first.roi}", where="VoxelData")
+        if first.voxel_xyz is not None:
+            for axis, column in zip("xyz", first.voxel_xyz.T):
+                builder.add_metadata(f"voxel_{axis}", column, f"voxel {axis} (mm)",
+                                     where="VoxelData")
+        path = self.samples(subject)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.stem}.partial.h5")
+        write_bdata(temporary, builder.build())
+        os.replace(temporary, path)
+        return path
 
     def checkpoint(self, layer: str, subject: Subject) -> Path:
         """The decoder checkpoint of one (layer, subject)."""
