@@ -88,6 +88,8 @@ for _name in ["metrics", "statistics", "report", "results", "identification", "r
 ALSO_COPY = ["scripts", "docs", "benchmarks", "README.md", "CITATION.cff"]
 
 RESULT_LINE = re.compile(r"^\s+(?P<name>\S+): (?P<status>[a-z ]+)$")
+# Where a rerun of the survivors keeps the full run's verdicts (in the module's scratch copy).
+FULL_RUN_STATUSES = "full-run-statuses.json"
 # Callables whose string arguments are messages for people, not data.
 MESSAGE_CALLS = {"print", "warn", "debug", "info", "warning", "error", "exception", "critical"}
 WORDING = "message wording"
@@ -261,8 +263,13 @@ def rerun_survivors(summary: dict, work: Path, max_children: int) -> dict:
     """Test the survivors of the last run in ``work`` again, against the current test files.
 
     The module's source stays the copy the full run mutated; only ``tests/`` is refreshed
-    (and the selection, if a listed test file has appeared since).
+    (and the selection, if a listed test file has appeared since). mutmut then forgets the
+    verdicts of the mutants it does not rerun ("not checked"), so the full run's verdicts are
+    kept in ``FULL_RUN_STATUSES`` and :func:`score_module` merges them with the rerun's.
     """
+    kept = work / FULL_RUN_STATUSES
+    if not kept.exists():  # the first rerun: keep the full run's verdicts before mutmut resets them
+        kept.write_text(json.dumps(mutmut_statuses(work), indent=1) + "\n")
     present = [test for test in CORE[summary["module"]] if (ROOT / test).exists()]
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for target in (work / "tests", work / "mutants" / "tests"):
@@ -296,6 +303,10 @@ def mutmut_statuses(work: Path) -> dict[str, str]:
 def score_module(summary: dict, work: Path, out: Path) -> dict:
     """Classify the mutants of a finished run in ``work``; write them under ``out``."""
     statuses = mutmut_statuses(work)
+    kept = work / FULL_RUN_STATUSES
+    if kept.exists():  # survivors were rerun: the other mutants keep the full run's verdicts
+        statuses = json.loads(kept.read_text()) | {
+            name: status for name, status in statuses.items() if status != "not checked"}
     if not statuses:
         return summary | {"error": f"mutmut reports no mutants in {work}"}
     source = MutantSource(work)
