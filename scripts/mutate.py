@@ -88,6 +88,9 @@ for _name in ["metrics", "statistics", "report", "results", "identification", "r
 ALSO_COPY = ["scripts", "docs", "benchmarks", "README.md", "CITATION.cff"]
 
 RESULT_LINE = re.compile(r"^\s+(?P<name>\S+): (?P<status>[a-z ]+)$")
+# A mutant is a timeout once its tests use 2 x this x (their clean time + 1 s) of CPU time
+# (mutmut's default 15 let one timeout cost ten minutes of a 2-core machine).
+TIMEOUT_MULTIPLIER = 4.0
 # Where a rerun of the survivors keeps the full run's verdicts (in the module's scratch copy).
 FULL_RUN_STATUSES = "full-run-statuses.json"
 # Callables whose string arguments are messages for people, not data.
@@ -115,6 +118,7 @@ def mutmut_config(module: str, tests: list[str]) -> str:
         f"pytest_add_cli_args_test_selection = {toml_list(tests)}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x"]\n'
         'process_isolation = "forkserver"\n'
+        f"timeout_multiplier = {TIMEOUT_MULTIPLIER}\n"
     )
 
 
