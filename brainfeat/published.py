@@ -212,7 +212,7 @@ def _matching_values(result: FeatureSet | UnitScores, values: np.ndarray) -> np.
     """``values`` flattened to the shape of ``result.values``; a ShapeMismatchError otherwise."""
     values = np.asarray(values)
     leading = result.values.shape[:-1]
-    if values.shape[:len(leading)] != leading or values.size != result.values.size:
+    if values.shape not in (result.values.shape, (*leading, *result.unit_shape)):
         raise ShapeMismatchError(
             f"new values of shape {values.shape} do not fit {_title(result)}: expected "
             f"{result.values.shape} or {(*leading, *result.unit_shape)}; keep one row per "

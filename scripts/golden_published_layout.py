@@ -19,7 +19,7 @@ and ``fc8`` (7 units), subjects S1 and Averaged, the first three test images:
   Averaged 2), NaN at unit 1;
 * ``rank``, shape ``(1, n_units)``: ``n_units - unit`` (float64).
 
-``tests/test_published_golden.py`` reads them through brainfeat and checks every value.
+``tests/test_reference_published.py`` reads them through brainfeat and checks every value.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ MUTMUT = Path(sys.executable).with_name("mutmut")
 
 # Core module (or package folder) -> the test files that exercise it.
 CORE: dict[str, list[str]] = {
-    "brainfeat/published.py": ["tests/test_published.py", "tests/test_published_golden.py",
+    "brainfeat/published.py": ["tests/test_published.py",
                                "tests/test_reference_published.py", "tests/test_exports.py",
                                "tests/test_faults_readers.py", "tests/test_mutants_published.py"],
     "brainfeat/decoding/_solvers.py": ["tests/test_decoding_solvers_fast.py",
