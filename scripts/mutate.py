@@ -291,6 +291,7 @@ def rerun_survivors(summary: dict, work: Path, max_children: int) -> dict:
         set(CORE[summary["module"]]) - set(present)), "rerun_wall_s": round(
             time.monotonic() - start), "rerun_mutants": len(survivors)}
     if returncode != 0:
+        summary["rerun_failed"] = True  # a later rerun may try again
         summary["error"] = (f"mutmut exited {returncode} rerunning the survivors; log "
                             f"{work / 'mutmut-rerun.log'}. " + clean_run(work, present))
     return summary
@@ -368,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
             if not previous.exists():
                 parser.error(f"no earlier run of {module} in {out}")
             summary = json.loads(previous.read_text())
+            if args.rerun_survivors and summary.pop("rerun_failed", False):
+                del summary["error"]
             if args.rerun_survivors and "error" not in summary:
                 summary = rerun_survivors(summary, args.scratch / slug(module), args.max_children)
         else:
