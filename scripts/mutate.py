@@ -53,8 +53,9 @@ CORE: dict[str, list[str]] = {
                                        "tests/test_decoding_golden.py",
                                        "tests/test_decoding_estimator.py",
                                        "tests/test_mutants_decoding.py"],
-    "brainfeat/decoding/layer.py": ["tests/test_decoding_layer.py", "tests/test_faults_jobs.py",
-                                    "tests/test_decoding_dask.py",
+    # Not the kill -9 and Dask-cluster tests (test_faults_jobs.py, test_decoding_dask.py):
+    # 20-30 s each, they made a run of this module take hours on 2 cores.
+    "brainfeat/decoding/layer.py": ["tests/test_decoding_layer.py",
                                     "tests/test_mutants_decoding.py"],
     "brainfeat/remote/download.py": ["tests/test_download.py", "tests/test_faults_download.py",
                                      "tests/test_mutants_download.py"],
