@@ -136,7 +136,7 @@ def _verify_zip(row: RemoteFile, path: Path, layout: ArchiveLayout | None,
                         while block := member.read(CHUNK):
                             bar.update(len(block))
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError,
-            ValueError, struct.error) as error:
+            ValueError, struct.error, RuntimeError) as error:  # RuntimeError: encrypted
         if isinstance(error, BrainfeatError):
             raise
         raise refuse(f"it is not a valid zip or a member is damaged ({error})") from error
