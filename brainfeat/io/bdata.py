@@ -342,8 +342,10 @@ class BDataBuilder:
         return sum(block.shape[1] for block in self._blocks)
 
     def _set(self, key: str, row: np.ndarray, description: str) -> None:
-        if key in self._keys:
-            self._rows[self._keys.index(key)] = row
+        if key in self._keys:  # bdpy replaces the row and the description
+            index = self._keys.index(key)
+            self._rows[index] = row
+            self._descriptions[index] = description
         else:
             self._keys.append(key)
             self._descriptions.append(description)
@@ -359,16 +361,25 @@ class BDataBuilder:
         before = self.n_columns
         self._blocks.append(x)
         self._rows = [np.concatenate([r, np.full(x.shape[1], np.nan)]) for r in self._rows]
-        self._set(name, np.concatenate([np.full(before, np.nan), np.ones(x.shape[1])]),
-                  f"1 = {name}")
+        row = np.concatenate([np.full(before, np.nan), np.ones(x.shape[1])])
+        if name in self._keys:  # a block added again under its name: bdpy keeps both marked
+            row[:before] = self._rows[self._keys.index(name)][:before]
+        self._set(name, row, f"1 = {name}")
 
     def add_metadata(self, key: str, value: np.ndarray, description: str = "",
                      where: str | None = None) -> None:
         """Add a metadata row; with ``where``, ``value`` covers only that block's columns."""
         value = np.asarray(value, dtype=np.float64)
         if where is not None:
+            if where not in self._keys:
+                raise UnknownNameError(f"Cannot add metadata {key!r} where {where!r} is 1: no "
+                                       f"such key (the keys are {', '.join(self._keys)}).")
+            columns = self._rows[self._keys.index(where)] == 1
+            if value.shape not in ((), (int(columns.sum()),)):
+                raise FormatError(f"Metadata {key!r} has shape {value.shape}; {where!r} marks "
+                                  f"{int(columns.sum())} columns: pass one value per column.")
             row = np.full(self.n_columns, np.nan)
-            row[self._rows[self._keys.index(where)] == 1] = value
+            row[columns] = value
             value = row
         if value.shape != (self.n_columns,):
             raise FormatError(f"Metadata {key!r} has shape {value.shape}; expected ({self.n_columns},).")

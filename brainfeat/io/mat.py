@@ -165,5 +165,6 @@ def mat_bytes(variable: str, array: np.ndarray, flavour: MatFlavour = "v5") -> b
 
 
 def _matlab_class(dtype: np.dtype) -> str:
-    return {"f8": "double", "f4": "single", "i4": "int32", "i8": "int64",
-            "u1": "uint8"}.get(dtype.str[1:], "double")
+    return {"f8": "double", "f4": "single", "i1": "int8", "i2": "int16", "i4": "int32",
+            "i8": "int64", "u1": "uint8", "u2": "uint16", "u4": "uint32",
+            "u8": "uint64"}.get(dtype.str[1:], "double")
