@@ -593,3 +593,26 @@ def test_rows_follow_the_test_fmri_and_a_grid_run_resumes(layer_inputs, tmp_path
         assert [name.decode() for name in handle["image_ids"][()]] == list(backward.stimulus_names)
         np.testing.assert_array_equal(handle["decoded"][()], expected)
         assert json.loads(handle.attrs["settings"])["normalize"] is True
+
+
+def test_chunks_on_an_in_process_dask_client_equal_the_local_run(tmp_path: Path) -> None:
+    # The Dask branch of decode_layer's chunk loop (scatter, a window of futures, one new
+    # future per finished one) on a cheap in-process client: 23 units in chunks of 2 give 12
+    # chunks, more than the window of 2 x threads, so the loop must refill it to the end.
+    # (test_decoding_dask.py checks the same on worker processes.)
+    distributed = pytest.importorskip("distributed")
+    inputs = make_inputs(tmp_path)
+    args = {**SETTINGS, "chunk_units": 2, "fmri_train": inputs["train"],
+            "fmri_test": inputs["test"], "test_features": inputs["features"]}
+    local = decode_layer("S1", "AlexNet", "fc8", inputs["features"], tmp_path / "local.h5",
+                         **args)
+    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
+                                  protocol="tcp", host="127.0.0.1",
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        spread = decode_layer("S1", "AlexNet", "fc8", inputs["features"],
+                              tmp_path / "dask.h5", client=client, **args)
+    with h5py.File(local, "r") as expected, h5py.File(spread, "r") as got:
+        assert got["chunks_done"][()].all()
+        np.testing.assert_array_equal(got["decoded"][()], expected["decoded"][()])
+        np.testing.assert_array_equal(got["accuracy"][()], expected["accuracy"][()])
