@@ -81,7 +81,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     work = tmp_path_factory.mktemp("serve")
     process = subprocess.Popen(
         [sys.executable, "-m", "brainfeat", "demo", "--serve", "--dir", str(work / "demo")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work,
+        # As from a terminal: a shell starts background jobs (make test &) with SIGINT
+        # ignored, which the child would inherit, and then Ctrl-C could not stop it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         lines = []
         for line in process.stdout:
