@@ -115,7 +115,7 @@ def test_a_killed_run_resumes_to_identical_files(loop, tmp_path: Path, monkeypat
     work, _, _, catalog = loop
     done = work / "regenerated"
     out = tmp_path / "out"
-    _with_features(done, out)
+    start_from_features(done, out)
     layout = Layout(out)
     finish = Layout.finish
 
@@ -155,20 +155,20 @@ def _assert_same_outputs(expected: Path, found: Path, checkpoints: bool = True) 
         assert (found / relative).read_bytes() == (expected / relative).read_bytes(), relative
 
 
-def _with_features(source: Path, out: Path) -> None:
+def start_from_features(source: Path, out: Path, n_images: int = N_TRAIN + N_TEST) -> None:
     """Start ``out`` from the finished features of ``source`` (extraction is tested apart)."""
     layout = Layout(out)
     layout.work.mkdir(parents=True)
     shutil.copy(source / "work" / "features.h5", layout.features)
     assert layout.begin("features")
-    layout.finish("features", {"images": N_TRAIN + N_TEST})
+    layout.finish("features", {"images": n_images})
 
 
 def test_a_dask_client_gives_the_same_files(loop, tmp_path: Path) -> None:
     """On a cluster every (subject, layer, unit chunk) is a task; the outputs do not change."""
     distributed = pytest.importorskip("distributed")
     work, _, _, catalog = loop
-    _with_features(work / "regenerated", tmp_path)
+    start_from_features(work / "regenerated", tmp_path)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
                                   host="127.0.0.1", dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:  # the jobs travel pickled to a worker
@@ -187,7 +187,7 @@ def test_a_dask_client_gives_the_same_files(loop, tmp_path: Path) -> None:
 def test_decoders_on_the_torch_backend_agree_with_the_plain_decoder(loop, tmp_path) -> None:
     """``device=`` moves the decoders to torch (here its CPU device; ``cuda`` on a GPU)."""
     work, _, _, catalog = loop
-    _with_features(work / "regenerated", tmp_path)
+    start_from_features(work / "regenerated", tmp_path)
     brainfeat.regenerate("AlexNet", work / "loop-replica" / "images", out=tmp_path,
                          device="cpu", **_options(work, catalog))
     with h5py.File(Layout(tmp_path).checkpoint("fc8", Subject(1)), "r") as handle:
@@ -341,7 +341,7 @@ def test_regenerate_command_writes_the_folder_and_draws_the_profile(loop, tmp_pa
 
     work, *_ = loop
     replica = work / "loop-replica"
-    _with_features(work / "regenerated", tmp_path)
+    start_from_features(work / "regenerated", tmp_path)
     command = ["regenerate", "AlexNet", str(replica / "images"), "-o", str(tmp_path),
                "--layers", "fc8", "--weights", "random", "--n-voxels", "20", "--fmri",
                str(replica / "fmri"), "--catalog", str(replica / "catalog.json"),

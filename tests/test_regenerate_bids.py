@@ -26,8 +26,8 @@ from brainfeat.errors import DataNotFoundError, FormatError, InvalidValueError  
 from brainfeat.fmri.preprocessed import read_fmri  # noqa: E402
 from brainfeat.fmri.samples import build_samples  # noqa: E402
 from brainfeat.io.bdata import BDataBuilder, write_bdata  # noqa: E402
-from brainfeat.regeneration.output import Layout  # noqa: E402
 from brainfeat.stimuli import name_to_id  # noqa: E402
+from test_regenerate import start_from_features  # noqa: E402
 
 # The catalog's run table is the paper's (S1: 24 training, 35 test runs): one training
 # image per training run, every test image once per test run.
@@ -67,14 +67,6 @@ def bids_run(replica: SimpleNamespace):
     return brainfeat.regenerate("AlexNet", replica.images, out=replica.root / "bids-out",
                                 bids=replica.tree, **_options(replica))
 
-
-def _with_features(source: Path, out: Path) -> None:
-    """Start ``out`` from the finished features of ``source`` (extraction is tested apart)."""
-    layout = Layout(out)
-    layout.work.mkdir(parents=True)
-    shutil.copy(source / "work" / "features.h5", layout.features)
-    assert layout.begin("features")
-    layout.finish("features", {"images": N_TRAIN + N_TEST})
 
 
 def _bids_files(tree: Path) -> set[str]:
@@ -146,7 +138,7 @@ def test_the_h5_route_on_the_same_samples_writes_the_same_numbers(replica, bids_
     for subject in SUBJECTS:
         _write_subject_h5(fmri, subject, replica.catalog, replica.tree)
     out = tmp_path / "h5-out"
-    _with_features(replica.root / "bids-out", out)
+    start_from_features(replica.root / "bids-out", out, N_TRAIN + N_TEST)
     result = brainfeat.regenerate("AlexNet", replica.images, out=out, fmri=fmri,
                                   **_options(replica))
     assert result.plan.route == "h5" and result.manifest["fmri"]["route"] == "h5"
@@ -237,7 +229,7 @@ def test_regenerate_command_takes_bids_path_or_fetch(replica, bids_run, tmp_path
     assert stopped.value.code == 2 and "give a path" in capsys.readouterr().err
     # --bids fetch: the files come through the real download path from a local mirror
     fetched = tmp_path / "fetched"
-    _with_features(replica.root / "bids-out", fetched)
+    start_from_features(replica.root / "bids-out", fetched, N_TRAIN + N_TEST)
     monkeypatch.setenv("BRAINFEAT_PINS", str(replica.root / "mirror" / PINS_FILE))
     with serve_folder(replica.root / "mirror") as url:
         monkeypatch.setenv("BRAINFEAT_MIRRORS", f"openneuro={url}/ds001246")
