@@ -17,6 +17,7 @@ See docs/mutation.md.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -27,7 +28,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import xarray
 
+from brainfeat.catalog import Subject, default_catalog
+from brainfeat.decoding import layer as layer_module
 from brainfeat.decoding import VoxelSelectRidge, decode_jobs, decode_layer
 from brainfeat.decoding._solvers import (CONSTANT_VARIANCE, normalise_stats, prepare_design,
                                          standardise)
@@ -37,7 +41,7 @@ from brainfeat.errors import (DataNotFoundError, FormatError, InvalidValueError,
                               UnknownNameError)
 from brainfeat.evaluation.metrics import unit_correlation
 from solve_bounds import FLOAT64_EPS, ridge_error_bounds
-from test_decoding_layer import SETTINGS, make_inputs
+from test_decoding_layer import SETTINGS, Samples, make_inputs
 
 
 def _data(n: int, v: int, units: int = 4, seed: int = 0) -> tuple[np.ndarray, ...]:
@@ -616,3 +620,179 @@ def test_chunks_on_an_in_process_dask_client_equal_the_local_run(tmp_path: Path)
         assert got["chunks_done"][()].all()
         np.testing.assert_array_equal(got["decoded"][()], expected["decoded"][()])
         np.testing.assert_array_equal(got["accuracy"][()], expected["accuracy"][()])
+
+
+# -- decode_layer: defaults, catalog, feature forms and the Dask window ---------------------
+
+def test_the_defaults_are_the_published_settings_with_a_progress_bar(tmp_path, capsys) -> None:
+    # 520 voxels, so that the default n_voxels=500 selects; alpha=100 and downloads allowed.
+    rng = np.random.default_rng(11)
+    x, x_test = rng.standard_normal((30, 520)), rng.standard_normal((4, 520))
+    y = x[:, :3] @ rng.standard_normal((3, 3)) + rng.standard_normal((30, 3))
+    train = Samples(x, tuple(f"n0000000{i}_{i:04d}" for i in range(30)))
+    test = Samples(x_test, tuple(f"n0999999{i}_{i:04d}" for i in range(4)))
+    for n_voxels, extra in [(500, {}), (None, {"n_voxels": None})]:
+        out = decode_layer("S1", "AlexNet", "fc8", y, tmp_path / f"{n_voxels}.h5",
+                           fmri_train=train, fmri_test=test, chunk_units=3, **extra)
+        model = VoxelSelectRidge(alpha=100.0, n_voxels=n_voxels, normalize=True, chunk_units=3)
+        expected = model.fit(x, y).predict(x_test)
+        with h5py.File(out, "r") as handle:
+            np.testing.assert_array_equal(handle["decoded"][()], expected)
+            assert json.loads(handle.attrs["settings"])["n_voxels"] == n_voxels
+    assert "S1 AlexNet fc8" in capsys.readouterr().err
+
+
+def test_the_catalog_given_parses_the_subject_and_loads_its_fmri(layer_inputs, tmp_path,
+                                                                 monkeypatch) -> None:
+    default = default_catalog()
+    catalog = dataclasses.replace(default, subjects=(*default.subjects, Subject(6)))
+    seen = []
+
+    def load_fmri(subject, *, roi, split, average_repeats, data_dir, download, catalog):
+        seen.append((subject.name, split, download, catalog))
+        return layer_inputs[split]
+
+    monkeypatch.setattr("brainfeat.fmri.preprocessed.load_fmri", load_fmri)
+    out = decode_layer("S6", "AlexNet", "fc8", layer_inputs["features"], tmp_path / "out.h5",
+                       catalog=catalog, **SETTINGS)
+    assert [entry[:3] for entry in seen] == [("S6", "train", True), ("S6", "test", True)]
+    assert all(entry[3] is catalog for entry in seen)
+    with h5py.File(out, "r") as handle:
+        assert handle.attrs["subject"] == "S6"
+    with pytest.raises(UnknownNameError, match="S6"):
+        decode_layer("S6", "AlexNet", "fc8", layer_inputs["features"], tmp_path / "no.h5",
+                     **SETTINGS)
+
+
+def test_a_device_this_backend_lacks_fails_before_any_features_file_is_read(layer_inputs,
+                                                                            tmp_path) -> None:
+    with pytest.raises(UnknownNameError, match="device='cuda'"):
+        _decode(layer_inputs, tmp_path / "out.h5", train_features=tmp_path / "missing.h5",
+                backend="numpy", device="cuda")
+
+
+def test_the_settings_record_the_device_type_without_its_index(layer_inputs, tmp_path) -> None:
+    out = _decode(layer_inputs, tmp_path / "out.h5", backend="torch", device="cpu:0",
+                  test_features=None)
+    with h5py.File(out, "r") as handle:
+        assert json.loads(handle.attrs["settings"])["device"] == "cpu"
+
+
+@dataclass
+class _FlatGrid:
+    """A FeatureSet's form: flat values, (n_images, n_units), and the unit grid apart."""
+
+    values: np.ndarray
+    image_ids: tuple
+    unit_shape: tuple
+    layer: str = "fc8"
+
+
+def test_a_featureset_s_unit_grid_labels_the_output_and_test_labels_are_checked(
+        layer_inputs, tmp_path) -> None:
+    grid = _FlatGrid(layer_inputs["values"][:, :18], tuple(layer_inputs["ids"]), (2, 3, 3))
+    out = _decode(layer_inputs, tmp_path / "out.h5", train_features=grid, test_features=grid)
+    with h5py.File(out, "r") as handle:
+        assert handle.attrs["unit_shape"].tolist() == [2, 3, 3]
+        assert np.isfinite(handle["accuracy"][()][5:]).all()
+    wrong = _FlatGrid(grid.values, grid.image_ids, grid.unit_shape, layer="fc7")
+    with pytest.raises(FormatError, match="^The test features are of layer fc7, not fc8"):
+        _decode(layer_inputs, tmp_path / "wrong.h5", train_features=grid, test_features=wrong)
+
+
+def test_an_array_with_values_but_no_image_ids_is_taken_in_sample_order(layer_inputs,
+                                                                        tmp_path) -> None:
+    rows = [layer_inputs["ids"].index(name) for name in layer_inputs["train"].stimulus_names]
+    in_order = layer_inputs["values"][rows]
+    plain = _decode(layer_inputs, tmp_path / "plain.h5", train_features=in_order,
+                    test_features=None)
+    labelled = _decode(layer_inputs, tmp_path / "xarray.h5", test_features=None,
+                       train_features=xarray.DataArray(in_order, dims=("image", "unit")))
+    assert labelled.read_bytes() == plain.read_bytes()
+
+
+def test_the_test_features_are_read_from_the_dataset_named(layer_inputs, tmp_path) -> None:
+    with h5py.File(layer_inputs["features"], "a") as handle:
+        handle["custom"] = handle["layers/fc8"][()]
+        del handle["layers/fc8"]
+    out = _decode(layer_inputs, tmp_path / "out.h5", dataset="custom")
+    with h5py.File(out, "r") as handle:
+        assert np.isfinite(np.delete(handle["accuracy"][()], 4)).all()
+
+
+def test_the_checkpoint_and_image_ids_have_their_documented_types(layer_inputs,
+                                                                  tmp_path) -> None:
+    with h5py.File(_decode(layer_inputs, tmp_path / "out.h5"), "r") as handle:
+        assert handle["chunks_done"].dtype == np.bool_
+        assert h5py.check_string_dtype(handle["image_ids"].dtype) is not None
+
+
+def test_decode_chunk_defaults_to_float64_whatever_the_feature_dtype(layer_inputs,
+                                                                    monkeypatch) -> None:
+    x = np.asarray(layer_inputs["train"].X, dtype=np.float64)
+    y = np.random.default_rng(7).standard_normal((70, 6)).astype(np.float32)
+    design = prepare_design(x, 50.0, 12)
+    pred = decode_chunk(design, layer_inputs["test"].X, y, normalize=True)
+    assert pred.dtype == np.float64
+    np.testing.assert_array_equal(
+        pred, decode_chunk(design, layer_inputs["test"].X, y.astype(np.float64), normalize=True))
+    pinned = []
+    real = layer_module.pinned_threads
+
+    def recording(array, threads):
+        pinned.append(threads)
+        return real(array, threads)
+
+    monkeypatch.setattr(layer_module, "pinned_threads", recording)
+    decode_chunk(design, layer_inputs["test"].X, y, normalize=True, threads=1)
+    assert pinned == [1]
+
+
+class _CountingClient:
+    """A Dask client whose submissions are counted and the keys of its blocks kept."""
+
+    def __init__(self, client) -> None:
+        self.client, self.submitted, self.block_keys = client, 0, []
+
+    def scatter(self, data, **kwargs):
+        scattered = self.client.scatter(data, **kwargs)
+        if not isinstance(data, list):  # a block of training features
+            self.block_keys.append(scattered.key)
+        return scattered
+
+    def nthreads(self):
+        return self.client.nthreads()
+
+    def submit(self, *args, **kwargs):
+        self.submitted += 1
+        return self.client.submit(*args, **kwargs)
+
+
+def test_dask_keeps_two_chunks_per_thread_in_flight_and_decodes_equal_chunks(
+        tmp_path: Path) -> None:
+    # One worker thread: a window of 2 chunks, refilled by one per finished chunk. Chunks whose
+    # training features are equal each get their own data key: with a shared key, the data
+    # was forgotten once the first chunk was done and a later one failed ("lost
+    # dependencies", about one run in three before the fix).
+    distributed = pytest.importorskip("distributed")
+    inputs = make_inputs(tmp_path)
+    twice = np.concatenate([inputs["values"][:, :4]] * 3, axis=1)  # 6 equal chunks of 2
+    args = {**SETTINGS, "chunk_units": 2, "fmri_train": inputs["train"],
+            "fmri_test": inputs["test"], "test_features": None}
+    local = decode_layer("S1", "AlexNet", "fc8", _Labelled(twice, tuple(inputs["ids"])),
+                         tmp_path / "local.h5", **args)
+    in_flight = []
+    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=1,
+                                  protocol="tcp", host="127.0.0.1",
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        counting = _CountingClient(client)
+        spread = decode_layer("S1", "AlexNet", "fc8", _Labelled(twice, tuple(inputs["ids"])),
+                              tmp_path / "dask.h5", client=counting,
+                              on_chunk=lambda index, done: in_flight.append(
+                                  counting.submitted - done // 2 + 1), **args)
+    assert in_flight == [2, 2, 2, 2, 2, 1]
+    assert len(set(counting.block_keys)) == len(counting.block_keys) == 6
+    with h5py.File(local, "r") as expected, h5py.File(spread, "r") as got:
+        assert got["chunks_done"][()].all()
+        np.testing.assert_array_equal(got["decoded"][()], expected["decoded"][()])

@@ -464,7 +464,9 @@ def _run_chunks(design: Design, x_new: np.ndarray, train: _Features, todo: list[
 
     def submit(index: int) -> Any:
         start, stop = _bounds(index, step, n_units)
-        block = client.scatter(train.block(start, stop))
+        # hash=False: equal blocks (all-zero units, say) must not share a key; a key shared
+        # by two chunks is forgotten when the first is done, and the second loses its input.
+        block = client.scatter(train.block(start, stop), hash=False)
         future = client.submit(decode_chunk, design_future, x_future, block, **kwargs,
                                pure=False)
         chunk_of[future.key] = index
