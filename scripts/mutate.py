@@ -75,15 +75,13 @@ CORE: dict[str, list[str]] = {
     "brainfeat/io/*": ["tests/test_bdata.py", "tests/test_published.py",
                        "tests/test_faults_readers.py", "tests/test_mutants_io.py"],
 }
-# evaluation/ is scored file by file (about 3,000 lines: one run over all of it takes hours
-# on 2 cores); every file gets the whole evaluation test selection.
-EVALUATION_TESTS = ["tests/test_evaluation_metrics.py", "tests/test_evaluation_report.py",
-                    "tests/test_evaluation_demo.py", "tests/test_identification.py",
-                    "tests/test_identify.py", "tests/test_hierarchy.py", "tests/test_regenerate.py",
-                    "tests/test_features_verify.py", "tests/test_mutants_evaluation.py"]
-for _name in ["metrics", "statistics", "report", "results", "identification", "regenerated",
-              "hierarchy", "identify", "facts", "god_candidates", "figures", "html"]:
-    CORE[f"brainfeat/evaluation/{_name}.py"] = EVALUATION_TESTS
+# evaluation/ is one run (mutmut's clean and coverage runs of its test selection cost about
+# 100 s each time; twelve runs of one file each paid that twelve times), scored per file too.
+CORE["brainfeat/evaluation/*"] = [
+    "tests/test_evaluation_metrics.py", "tests/test_evaluation_report.py",
+    "tests/test_evaluation_demo.py", "tests/test_identification.py", "tests/test_identify.py",
+    "tests/test_hierarchy.py", "tests/test_regenerate.py", "tests/test_features_verify.py",
+    "tests/test_mutants_evaluation.py"]
 
 # What the tests read besides brainfeat/ and tests/ (mutmut copies those two itself).
 ALSO_COPY = ["scripts", "docs", "benchmarks", "README.md", "CITATION.cff"]
@@ -326,8 +324,21 @@ def score_module(summary: dict, work: Path, out: Path) -> dict:
         f"# {name}: {status}\n{source.diff(name)}\n" for name, status in sorted(statuses.items())
         if status in {"survived", WORDING}))
     counts = Counter(statuses.values())
-    return summary | {"mutants": len(statuses), "counts": dict(counts),
-                      "score": round(100.0 * counts["killed"] / len(statuses), 1)}
+    summary = summary | {"mutants": len(statuses), "counts": dict(counts),
+                         "score": round(100.0 * counts["killed"] / len(statuses), 1)}
+    if summary["module"].endswith("*"):  # a package: the score of each of its files as well
+        summary["files"] = per_file_scores(statuses)
+    return summary
+
+
+def per_file_scores(statuses: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Mutants, killed and score per module, from mutant names (``pkg.mod.x_f__mutmut_3``)."""
+    per_file: dict[str, Counter] = {}
+    for name, status in statuses.items():
+        per_file.setdefault(name.rsplit(".", 1)[0], Counter())[status] += 1
+    return {name: {"mutants": sum(counts.values()), "killed": counts["killed"],
+                   "score": round(100.0 * counts["killed"] / sum(counts.values()), 1)}
+            for name, counts in sorted(per_file.items())}
 
 
 def describe(summary: dict) -> str:
@@ -342,8 +353,10 @@ def describe(summary: dict) -> str:
     rerun = (f"  (+{summary['rerun_wall_s']} s rerunning {summary['rerun_mutants']} survivors)"
              if "rerun_wall_s" in summary else "")
     others = "".join(f"  {name}: {counts[name]}" for name in sorted(set(counts) - set(COLUMNS)))
+    files = "".join(f"\n    {name:30s} {score['mutants']:7d} {score['killed']:6d} "
+                    f"{score['score']:5.1f} %" for name, score in summary.get("files", {}).items())
     return (f"{head} {summary['mutants']:7d} {cells} {summary['score']:5.1f} %"
-            f" {summary['wall_s']:5d} s{others}{rerun}{missing}")
+            f" {summary['wall_s']:5d} s{others}{rerun}{missing}{files}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,3 +51,13 @@ def test_message_text_is_wording(old, new) -> None:
 ])
 def test_code_changes_are_not_wording(old, new) -> None:
     assert not only_wording(ORIGINAL.replace(old, new, 1))
+
+
+def test_a_package_is_scored_per_file_too() -> None:
+    statuses = {"brainfeat.evaluation.metrics.x_rank__mutmut_1": "killed",
+                "brainfeat.evaluation.metrics.x_rank__mutmut_2": "survived",
+                "brainfeat.evaluation.report.xǁReportǁverify__mutmut_1": "killed",
+                "brainfeat.evaluation.report.x_fmt__mutmut_4": "timeout"}
+    assert mutate.per_file_scores(statuses) == {
+        "brainfeat.evaluation.metrics": {"mutants": 2, "killed": 1, "score": 50.0},
+        "brainfeat.evaluation.report": {"mutants": 2, "killed": 1, "score": 50.0}}
