@@ -171,7 +171,8 @@ def rank_ranges(accuracy: np.ndarray, descending: bool = True,
     """
     ranks = rank_units(accuracy, descending=descending, nan=nan)
     values = np.asarray(accuracy, dtype=np.float64).ravel()
-    # One group label per distinct value; every NaN in one group (np.unique keeps NaNs apart).
+    # One group label per distinct value; the NaNs get one group of their own, after all the
+    # others (mapped to inf first, so that np.unique's treatment of NaN does not matter).
     labels = np.unique(np.where(np.isnan(values), np.inf, values), return_inverse=True)[1]
     labels = np.where(np.isnan(values), labels.max(initial=0) + 1, labels)
     ranked = ~np.isnan(ranks)                          # all but NaN units under "keep"

@@ -405,7 +405,8 @@ def write_bdata(path: str | os.PathLike[str], bdata: BData, *, flavour: Flavour 
     path : path-like
     bdata : BData
     flavour : {"bdpy", "legacy", "matlab"}
-        ``"bdpy"``: the layout bdpy 0.26 writes (fixed-length byte strings);
+        ``"bdpy"``: the layout bdpy 0.26 writes (lists of bytes, which h5py stores as
+        variable-length ASCII strings);
         ``"legacy"``: ``/metaData`` and ``/dataSet``;
         ``"matlab"``: ``/metaData`` and ``/dataSet`` stored transposed, with
         variable-length strings, as MATLAB v7.3 writers leave them.
