@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import re
 import socket
 import struct
@@ -1341,7 +1342,8 @@ def test_progress_is_shown_by_default(tmp_path, monkeypatch, capsys) -> None:
         assert "unpacking layer.zip:" in capsys.readouterr().err
     mine = _file(tmp_path, _zip(MEMBERS), "mine.zip")
     adopt_file(ZIP_ROW, mine, tmp_path / "other", layout=_layout(tmp_path / "other"))
-    assert "unpacking layer.zip:" in capsys.readouterr().err
+    shown = capsys.readouterr().err
+    assert f"checking {ZIP_ROW.name}:" in shown and "unpacking layer.zip:" in shown
     left = tmp_path / "third" / ZIP_ROW.local_path  # a zip on disk, fetched as a plain file
     left.parent.mkdir(parents=True)
     left.write_bytes(_zip(MEMBERS))
@@ -1379,3 +1381,31 @@ def test_bytes_reach_the_partial_file_as_they_arrive(served, monkeypatch) -> Non
         done.result()
     assert seen == 100 and part.read_bytes() == BODY
     assert [_range(h) for _, h in handler.seen] == [None, "bytes=100-"]
+
+
+def test_an_interrupted_extraction_is_swept_and_an_archive_adopted_again_is_checked(
+        tmp_path, monkeypatch) -> None:
+    """A member half written when extraction stopped is found by the sweep; adopting the
+    same archive again compares its members with those recorded the first time."""
+    from brainfeat.remote import download
+
+    data = tmp_path / "data"
+    layout = _layout(data)
+    mine = _file(tmp_path, _zip(MEMBERS), "mine.zip")
+    replace = os.replace
+
+    def stop_at_the_first_member(source, target) -> None:
+        if Path(target).parent == layout.folder:
+            raise OSError(28, "No space left on device")
+        replace(source, target)
+
+    monkeypatch.setattr(download.os, "replace", stop_at_the_first_member)
+    with pytest.raises(OSError, match="No space left on device"):
+        download.adopt_file(ZIP_ROW, mine, data, progress=False, layout=layout)
+    monkeypatch.undo()
+    assert download.sweep_extraction(ZIP_ROW, data, layout) == [
+        layout.folder / "a.mat.extracting"]
+    for _ in range(2):
+        assert download.adopt_file(ZIP_ROW, mine, data, progress=False,
+                                   layout=layout) == layout.folder
+    assert sorted(path.name for path in layout.folder.iterdir()) == ["a.mat", "b.mat"]
