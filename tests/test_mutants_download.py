@@ -1409,3 +1409,16 @@ def test_an_interrupted_extraction_is_swept_and_an_archive_adopted_again_is_chec
         assert download.adopt_file(ZIP_ROW, mine, data, progress=False,
                                    layout=layout) == layout.folder
     assert sorted(path.name for path in layout.folder.iterdir()) == ["a.mat", "b.mat"]
+
+
+def test_a_missing_archive_with_download_false_says_how_to_fetch_it(tmp_path) -> None:
+    from brainfeat.remote.download import fetch_archive
+
+    data = tmp_path / "data"
+    layout = _layout(data)
+    with pytest.raises(DataNotFoundError) as caught:
+        fetch_archive(ZIP_ROW, data, layout, download=False)
+    assert str(caught.value) == (
+        f"{ZIP_ROW.name} is not in the local cache (expected at {layout.folder}) and "
+        "download=False. Fetch it with the matching brainfeat.fetch* function, or call again "
+        "with download=True.")
