@@ -81,7 +81,9 @@ CORE["brainfeat/evaluation/*"] = [
     "tests/test_evaluation_metrics.py", "tests/test_evaluation_report.py",
     "tests/test_evaluation_demo.py", "tests/test_identification.py", "tests/test_identify.py",
     "tests/test_hierarchy.py", "tests/test_regenerate.py", "tests/test_features_verify.py",
-    "tests/test_mutants_evaluation.py"]
+    "tests/test_mutants_evaluation.py", "tests/test_mutants_hierarchy.py",
+    "tests/test_mutants_identification.py", "tests/test_mutants_report.py",
+    "tests/test_mutants_figures.py"]
 
 # What the tests read besides brainfeat/ and tests/ (mutmut copies those two itself).
 ALSO_COPY = ["scripts", "docs", "benchmarks", "README.md", "CITATION.cff"]
