@@ -10,8 +10,11 @@ decoding/layer.py: the output file's header (settings, input hashes) and layout,
 no chunk was written, the counts a resumed run reports (callback and progress bar), the
 smallest settings accepted, fMRI loaded per split when not given, decode_jobs' merge of
 settings, and features that are refused (another network or layer, rows without ids, NaN,
-grids that cannot be streamed), each with its whole message. Decoded values are compared
-with VoxelSelectRidge fitted in the same chunks (the same computation, so the same bits).
+grids that cannot be streamed), each with its whole message; the published defaults, the
+catalog given, feature forms (a FeatureSet's unit grid, arrays with values but no ids), and
+the Dask branch's window of chunks in flight and its one data key per chunk. Decoded values
+are compared with VoxelSelectRidge fitted in the same chunks (the same computation, so the
+same bits).
 See docs/mutation.md.
 """
 
