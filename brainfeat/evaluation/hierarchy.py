@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from brainfeat._checks import check_int
+from brainfeat._checks import check_float, check_int
 from brainfeat.catalog import Catalog, Network, SubjectLike, resolve_catalog
 from brainfeat.errors import ShapeMismatchError, UnknownNameError
 
@@ -157,6 +157,8 @@ def bh_score(accuracy: Mapping[str, Mapping[str, Any]], *, rois: Sequence[str] =
         A layer without one of the ROIs, or no layer.
     ShapeMismatchError
         ROIs of one layer with different unit counts.
+    InvalidValueError
+        ``alpha`` outside (0, 1], ``units_per_layer`` below 1 or ``seed`` below 0.
 
     Notes
     -----
@@ -165,7 +167,10 @@ def bh_score(accuracy: Mapping[str, Mapping[str, Any]], *, rois: Sequence[str] =
     """
     if not accuracy:
         raise UnknownNameError("bh_score needs the accuracies of at least one layer.")
-    rng = np.random.default_rng(seed)
+    alpha = check_float("alpha", alpha, positive=True, maximum=1.0, example=0.05)
+    if units_per_layer is not None:
+        units_per_layer = check_int("units_per_layer", units_per_layer, minimum=1, example=1000)
+    rng = np.random.default_rng(check_int("seed", seed, minimum=0, example=0))
     layer_index, roi_index = [], []
     counts = np.zeros((len(accuracy), len(rois)), dtype=np.int64)
     n_units = np.zeros(len(accuracy), dtype=np.int64)
