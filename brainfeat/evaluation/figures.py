@@ -216,7 +216,7 @@ def profile_figure(lines: dict[str, ProfileLine], *, title: str,
     figure = Figure(figsize=(11, 4.5), layout="constrained")
     accuracy_ax, intersubject_ax = figure.subplots(1, 2)
     for label, line in lines.items():
-        depth = np.linspace(0, 1, len(line)) if len(line) > 1 else np.zeros(1)
+        depth = np.linspace(0, 1, len(line))       # [0.] for one layer, [] for none
         for ax, column in ((accuracy_ax, 1), (intersubject_ax, 2)):
             values = np.array([np.nan if row[column] is None else row[column] for row in line],
                               dtype=float)

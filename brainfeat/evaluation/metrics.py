@@ -13,7 +13,8 @@ Identification (pairwise, category, n-way) lives in :mod:`brainfeat.evaluation.i
 
 Arrays are ``(n_images, n_units)``; trailing unit axes are flattened. Sums are taken in
 float64 whatever the input dtype, unit chunk by unit chunk, so a 50 x 3.2 M float32 layer
-never needs a float64 copy of itself.
+never needs a float64 copy of itself; each centred unit is scaled by a power of two first
+(exact), so features as small as 1e-160 or as large as 1e150 give the same r.
 """
 
 from __future__ import annotations
@@ -98,9 +99,12 @@ def _correlate_chunk(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
     constant = (np.ptp(p, axis=0) == 0) | (np.ptp(t, axis=0) == 0)
     p -= p.mean(axis=0)
     t -= t.mean(axis=0)
+    for centred in (p, t):   # each unit times a power of two (exact): no sum under/overflows
+        largest = np.maximum(centred.max(axis=0), -centred.min(axis=0))
+        np.ldexp(centred, -np.frexp(largest)[1], out=centred)
     numerator = np.einsum("ij,ij->j", p, t)
     denominator = np.sqrt(np.einsum("ij,ij->j", p, p) * np.einsum("ij,ij->j", t, t))
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore"):  # 0 / 0 for constant units only
         r = numerator / denominator
     r[constant] = np.nan
     return np.clip(r, -1.0, 1.0)
