@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from brainfeat.catalog import Catalog, Kind, Network, SubjectLike, resolve_catalog
-from brainfeat.errors import (
-    DataNotFoundError, FormatError, InvalidValueError, UnknownNameError)
+from brainfeat.errors import FormatError, InvalidValueError, UnknownNameError
 from brainfeat.evaluation.identification import (
     Metric,
     category_averages,
@@ -141,8 +140,10 @@ def identify(network: Network | str, layers: Iterable[str] | None = None,
         An unknown network, layer, subject or method.
     InvalidValueError
         Candidates given for another method or missing for the category method.
+    DataNotFoundError
+        A candidates file that does not exist.
     FormatError
-        A features file of another network.
+        A candidates file that is not HDF5, or a features file of another network.
     ShapeMismatchError
         Candidates of another width than the layer.
     """
@@ -198,15 +199,12 @@ def _category_candidates(candidates: Candidates | None, true: FeatureSet,
                          ) -> tuple[np.ndarray, Sequence[str]]:
     if isinstance(candidates, tuple):
         return candidates
-    import h5py
-
     from brainfeat.features.store import read_extracted
+    from brainfeat.io.hdf5 import open_hdf5
 
-    if not os.path.isfile(candidates):
-        raise DataNotFoundError(
-            f"candidates file {candidates} does not exist: pass a features file written by "
-            "brainfeat.features.extract or the GOD release's ImageFeatures.h5.")
-    with h5py.File(candidates, "r") as handle:
+    with open_hdf5(candidates, what="candidates file",
+                   fix="pass a features file written by brainfeat.features.extract or the GOD "
+                       "release's ImageFeatures.h5") as handle:
         is_bdata = "metadata" in handle or "metaData" in handle
     if is_bdata:
         from brainfeat.evaluation.god_candidates import god_category_features
