@@ -1422,3 +1422,16 @@ def test_a_missing_archive_with_download_false_says_how_to_fetch_it(tmp_path) ->
         f"{ZIP_ROW.name} is not in the local cache (expected at {layout.folder}) and "
         "download=False. Fetch it with the matching brainfeat.fetch* function, or call again "
         "with download=True.")
+
+
+def test_a_connection_waits_no_longer_than_the_time_left(served, monkeypatch) -> None:
+    """With 0.5 s left of the whole fetch, a server silent for 3 s before answering is given
+    up on when the 0.5 s are over, not after the 60-s stall limit (nor after its 3 s)."""
+    row, server, part = served
+    silent = (*_octets(BODY), (3.0, 1, 0))
+    with scripted(server, monkeypatch, {URL_PATH: [silent]}):
+        start = time.monotonic()
+        with pytest.raises(DownloadError, match="took longer than its deadline of 0.5 s"):
+            transfer.download(row, part, False, Deadlines(stall=60.0, total=0.5))
+        elapsed = time.monotonic() - start
+    assert elapsed < 2.0
