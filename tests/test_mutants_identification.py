@@ -18,8 +18,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from served_replica import small_downstream_replica
 from test_identification import _god_file
+from test_identify import replica, served  # noqa: F401  (fixtures: the served replica)
 
 import brainfeat
 from brainfeat.errors import (
@@ -30,19 +30,6 @@ from brainfeat.errors import (
 )
 from brainfeat.evaluation.identification import nway_identification, pattern_correlation
 from brainfeat.evaluation.identify import identify
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory):
-    yield from small_downstream_replica(tmp_path_factory)
-
-
-@pytest.fixture
-def replica(served, monkeypatch: pytest.MonkeyPatch):
-    """(catalog, options for brainfeat.load) with the mirror set."""
-    catalog, url, root = served
-    monkeypatch.setenv("BRAINFEAT_MIRRORS", f"figshare={url}")
-    return catalog, {"data_dir": root / "data", "catalog": catalog, "progress": False}
 
 
 def _rates(similarity: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -66,7 +53,7 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def test_identify_defaults_to_every_layer_and_subject_downloading_with_progress(
         replica, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    catalog, _ = replica
+    catalog, _, _ = replica
     data_dir = tmp_path / "data"          # nothing cached: the default download=True fetches
     result = identify("AlexNet", data_dir=data_dir, catalog=catalog)
     assert "decodedDNN-decoded-AlexNet-fc8.zip" in capsys.readouterr().err  # progress=True
@@ -86,7 +73,7 @@ def test_identify_defaults_to_every_layer_and_subject_downloading_with_progress(
 
 
 def test_identify_nway_defaults_and_every_parameter_passed_on(replica) -> None:
-    _, options = replica
+    _, _, options = replica
     true = brainfeat.load("true", "VGG19", "fc8", **options)
     decoded = brainfeat.load("decoded", "VGG19", "fc8", "S2", **options)
     default = identify("VGG19", ["fc8"], ["S2"], method="nway", **options)
@@ -102,7 +89,7 @@ def test_identify_nway_defaults_and_every_parameter_passed_on(replica) -> None:
 
 
 def test_identify_pairwise_and_category_use_the_metric_given(replica) -> None:
-    _, options = replica
+    _, _, options = replica
     # fc8 of S3: a few images are not identified, and which differs between the metrics
     true = brainfeat.load("true", "AlexNet", "fc8", **options)
     decoded = brainfeat.load("decoded", "AlexNet", "fc8", "S3", **options)
@@ -156,7 +143,7 @@ def test_identify_category_against_god_image_features(monkeypatch: pytest.Monkey
 
 def test_identify_refusals_say_what_was_given_and_what_is_expected(replica,
                                                                    tmp_path: Path) -> None:
-    _, options = replica
+    _, _, options = replica
     cases = [
         ({"layers": ["fc8"], "method": "rank"}, UnknownNameError,
          "method='rank': expected one of pairwise, nway, category."),
