@@ -1,9 +1,13 @@
-"""scripts/mutate.py: the "message wording" category holds only changes of message text."""
+"""scripts/mutate.py: the "message wording" category holds only changes of message text;
+scores per file; the mutation run's test order."""
 
 from __future__ import annotations
 
 import ast
 import importlib.util
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,3 +65,28 @@ def test_a_package_is_scored_per_file_too() -> None:
     assert mutate.per_file_scores(statuses) == {
         "brainfeat.evaluation.metrics": {"mutants": 2, "killed": 1, "score": 50.0},
         "brainfeat.evaluation.report": {"mutants": 2, "killed": 1, "score": 50.0}}
+
+
+def test_the_mutation_run_puts_the_fastest_tests_first(tmp_path: Path) -> None:
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "conftest.py").write_text("import os\n")
+    mutate.add_fastest_first(tests)
+    mutate.add_fastest_first(tests)  # a second call (a rerun) adds nothing
+    assert (tests / "conftest.py").read_text().count("def pytest_collection_modifyitems") == 1
+    (tests / "test_slow.py").write_text("def test_a(): pass\ndef test_b(): pass\n")
+    (tests / "test_fast.py").write_text("def test_c(): pass\ndef test_d(): pass\n")
+    durations = {"tests/test_slow.py::test_a": 3.0, "tests/test_slow.py::test_b": 0.1,
+                 "tests/test_fast.py::test_c": 0.5, "tests/test_fast.py::test_d": 0.2}
+
+    def collected() -> list[str]:
+        run = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p",
+                              "no:cacheprovider", "--rootdir=.", "tests/test_slow.py",
+                              "tests/test_fast.py"], cwd=tmp_path, capture_output=True,
+                             text=True, check=True)
+        return [line for line in run.stdout.splitlines() if "::" in line]
+
+    assert collected()[0] == "tests/test_slow.py::test_a"  # no timings yet: pytest's order
+    (tmp_path / "mutmut-stats.json").write_text(json.dumps({"duration_by_test": durations}))
+    assert collected() == ["tests/test_fast.py::test_d", "tests/test_fast.py::test_c",
+                           "tests/test_slow.py::test_b", "tests/test_slow.py::test_a"]
