@@ -1222,17 +1222,41 @@ def test_library_versions_name_every_library_and_python(monkeypatch) -> None:
 # --- messages: the whole sentence, as the user reads it ----------------------------------------
 
 def test_metric_messages_name_the_value_and_what_is_expected() -> None:
-    with pytest.raises(ValueError) as error:
-        unit_correlation(np.zeros(3), np.zeros(3))
-    assert str(error.value) == ("pred has shape (3,): expected (n_images, n_units) or "
-                                "(n_images, *unit_shape).")
-    with pytest.raises(ValueError) as error:
-        unit_correlation(np.zeros((3, 2)), np.zeros((3, 1)))
-    assert str(error.value) == ("pred has shape (3, 2) but true has shape (3, 1): both must be "
-                                "(n_images, n_units) for the same images and units.")
-    with pytest.raises(ValueError) as error:
-        RunningMean().result()
-    assert str(error.value) == "RunningMean.result() called before any array was added."
+    from brainfeat.errors import InvalidValueError, ShapeMismatchError
+    from brainfeat.evaluation.figures import figure2
+
+    matrix = np.zeros((3, 2))
+    cases = [
+        (lambda: unit_correlation(np.zeros(3), np.zeros(3)), ShapeMismatchError,
+         "pred has shape (3,): expected (n_images, n_units) or (n_images, *unit_shape)."),
+        (lambda: unit_correlation(matrix, np.zeros((3, 1))), ShapeMismatchError,
+         ("pred has shape (3, 2) but true has shape (3, 1): both must be (n_images, n_units) "
+          "for the same images and units.")),
+        (lambda: unit_correlation(matrix[:1], matrix[:1]), ShapeMismatchError,
+         "Need at least 2 images to correlate, got 1: pass every test image of the layer."),
+        (lambda: unit_correlation(matrix, matrix, chunk_units=0), InvalidValueError,
+         "chunk_units must be a positive integer, got 0."),
+        (lambda: rank_units(np.zeros(3), nan="middle"), InvalidValueError,
+         "nan='middle': expected 'last', 'first' or 'keep'."),
+        (lambda: RunningMean().result(), InvalidValueError,
+         ("RunningMean.result() called before any array was added: add() at least one array "
+          "first.")),
+        (lambda: intersubject_correlation({"S1": np.zeros(3), "S2": np.zeros(4)}),
+         ShapeMismatchError,
+         ("Accuracy vectors differ in length {'S1': 3, 'S2': 4}: expected one layer, the same "
+          "units for every subject.")),
+        (lambda: figure2([]), InvalidValueError,
+         ("figure2 needs the statistics of at least one layer: pass layer_figure_stats() of "
+          "each layer to draw.")),
+    ]
+    for call, error_type, message in cases:
+        with pytest.raises(error_type) as error:
+            call()
+        assert str(error.value) == message
+    running = RunningMean()
+    running.add(matrix)
+    with pytest.raises(ShapeMismatchError, match=r"shape \(3, 1\) with earlier arrays"):
+        running.add(np.zeros((3, 1)))
 
 
 def test_identification_messages_name_the_value_and_what_to_do() -> None:
@@ -1447,6 +1471,7 @@ def test_figure2_of_a_real_network_and_what_it_refuses() -> None:
     from matplotlib.colors import to_hex
     from matplotlib.figure import Figure
 
+    from brainfeat.errors import InvalidValueError
     from brainfeat.evaluation.figures import _layer_axis, figure2
 
     stats = _figure2_stats()
@@ -1471,13 +1496,11 @@ def test_figure2_of_a_real_network_and_what_it_refuses() -> None:
         assert ax.get_xticklabels()[0].get_rotation() == rotation
         assert ax.get_xticklabels()[0].get_fontsize() == 8
         assert ax.get_ylim() == (-1.02, 1.02)             # never below -1.02
-    with pytest.raises(ValueError) as error:
-        figure2([])
-    assert str(error.value) == "figure2 needs the statistics of at least one layer."
     other = LayerFigureStats(**{**vars(stats[0]), "network": "VGG19"})
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(InvalidValueError) as error:
         figure2([stats[0], other])
-    assert str(error.value) == "figure2 draws one network at a time, got ['AlexNet', 'VGG19']."
+    assert str(error.value) == ("figure2 draws one network at a time, got ['AlexNet', "
+                                "'VGG19']: call it once per network.")
 
 
 def test_pages_embed_one_png_per_network_and_side(monkeypatch) -> None:

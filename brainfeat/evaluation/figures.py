@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from brainfeat._checks import check_output_folder
+from brainfeat.errors import InvalidValueError
 from brainfeat.evaluation.statistics import HISTOGRAM_BINS, SCATTER_UNITS, LayerFigureStats
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -125,10 +126,12 @@ def figure2(stats: Sequence[LayerFigureStats], *, synthetic: bool = False) -> "F
     from matplotlib.figure import Figure
 
     if not stats:
-        raise ValueError("figure2 needs the statistics of at least one layer.")
+        raise InvalidValueError("figure2 needs the statistics of at least one layer: pass "
+                                "layer_figure_stats() of each layer to draw.")
     networks = {s.network for s in stats}
     if len(networks) != 1:
-        raise ValueError(f"figure2 draws one network at a time, got {sorted(networks)}.")
+        raise InvalidValueError(f"figure2 draws one network at a time, got {sorted(networks)}: "
+                                "call it once per network.")
     width = max(8.0, 0.9 * len(stats) + 3)
     figure = Figure(figsize=(width, 9.5), layout="constrained")
     top, middle, bottom = figure.subfigures(3, 1, height_ratios=[1.2, 0.9, 1.0])

@@ -25,6 +25,8 @@ from typing import Literal
 
 import numpy as np
 
+from brainfeat.errors import InvalidValueError, ShapeMismatchError
+
 __all__ = [
     "DEFAULT_CHUNK_UNITS",
     "RunningMean",
@@ -44,7 +46,7 @@ NanPolicy = Literal["last", "first", "keep"]
 def _as_matrix(array: np.ndarray, name: str) -> np.ndarray:
     array = np.asarray(array)
     if array.ndim < 2:
-        raise ValueError(
+        raise ShapeMismatchError(
             f"{name} has shape {array.shape}: expected (n_images, n_units) or "
             "(n_images, *unit_shape).")
     return array.reshape(array.shape[0], -1)
@@ -79,13 +81,14 @@ def unit_correlation(pred: np.ndarray, true: np.ndarray, *,
     pred = _as_matrix(pred, "pred")
     true = _as_matrix(true, "true")
     if pred.shape != true.shape:
-        raise ValueError(
+        raise ShapeMismatchError(
             f"pred has shape {pred.shape} but true has shape {true.shape}: both must be "
             "(n_images, n_units) for the same images and units.")
     if pred.shape[0] < 2:
-        raise ValueError(f"Need at least 2 images to correlate, got {pred.shape[0]}.")
+        raise ShapeMismatchError(f"Need at least 2 images to correlate, got {pred.shape[0]}: "
+                                 "pass every test image of the layer.")
     if chunk_units < 1:
-        raise ValueError(f"chunk_units must be a positive integer, got {chunk_units}.")
+        raise InvalidValueError(f"chunk_units must be a positive integer, got {chunk_units}.")
     result = np.empty(pred.shape[1], dtype=np.float64)
     for start in range(0, pred.shape[1], chunk_units):
         stop = min(start + chunk_units, pred.shape[1])
@@ -137,7 +140,7 @@ def rank_units(accuracy: np.ndarray, descending: bool = True,
     array([ 2., nan,  3.,  1.])
     """
     if nan not in ("last", "first", "keep"):
-        raise ValueError(f"nan={nan!r}: expected 'last', 'first' or 'keep'.")
+        raise InvalidValueError(f"nan={nan!r}: expected 'last', 'first' or 'keep'.")
     values = np.asarray(accuracy, dtype=np.float64).ravel()
     missing = np.isnan(values)
     key = -values if descending else values.copy()
@@ -211,7 +214,7 @@ class RunningMean:
         if self._sum is None:
             self._sum = np.zeros(matrix.shape, dtype=np.float64)
         elif self._sum.shape != matrix.shape:
-            raise ValueError(
+            raise ShapeMismatchError(
                 f"Cannot average an array of shape {matrix.shape} with earlier arrays of "
                 f"shape {self._sum.shape}: every subject must have the same images and units.")
         for start in range(0, matrix.shape[1], chunk_units):
@@ -221,7 +224,8 @@ class RunningMean:
     def result(self) -> np.ndarray:
         """The float64 mean ``(n_images, n_units)``; the running sum is divided in place."""
         if self._sum is None:
-            raise ValueError("RunningMean.result() called before any array was added.")
+            raise InvalidValueError("RunningMean.result() called before any array was added: "
+                                    "add() at least one array first.")
         total, self._sum = self._sum, None
         total /= self.count
         return total
@@ -266,7 +270,8 @@ def intersubject_correlation(acc_by_subject: Mapping[str, np.ndarray],
                for name, values in acc_by_subject.items()}
     sizes = {name: v.size for name, v in vectors.items()}
     if len(set(sizes.values())) > 1:
-        raise ValueError(f"Accuracy vectors differ in length {sizes}: expected one layer.")
+        raise ShapeMismatchError(f"Accuracy vectors differ in length {sizes}: expected one "
+                                 "layer, the same units for every subject.")
     result = {}
     for first, second in itertools.combinations(vectors, 2):
         a, b = vectors[first], vectors[second]
