@@ -354,6 +354,18 @@ def test_unit_correlation_is_clipped_to_one_and_nan_for_constant_pred() -> None:
     assert np.flatnonzero(np.isnan(unit_correlation(nan_input, true))).tolist() == [9]
 
 
+def test_an_infinite_value_makes_its_unit_nan_without_numpy_warnings() -> None:
+    rng = np.random.default_rng(9)
+    pred, true = rng.normal(size=(6, 5)), rng.normal(size=(6, 5))
+    expected = unit_correlation(pred, true)
+    pred[2, 1], true[4, 3] = np.inf, -np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                   # numpy's "invalid value" included
+        r = unit_correlation(pred, true, chunk_units=2)
+    assert np.flatnonzero(np.isnan(r)).tolist() == [1, 3]
+    np.testing.assert_array_equal(r[[0, 2, 4]], expected[[0, 2, 4]])
+
+
 def test_unit_correlation_does_not_touch_its_inputs() -> None:
     rng = np.random.default_rng(6)
     pred, true = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))

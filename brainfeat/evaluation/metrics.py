@@ -69,7 +69,7 @@ def unit_correlation(pred: np.ndarray, true: np.ndarray, *,
     ndarray of float64, shape (n_units,)
         ``r[j] = sum_i (p_ij - mean p_j)(t_ij - mean t_j) / sqrt(sum (p_ij - mean p_j)^2
         * sum (t_ij - mean t_j)^2)``, clipped to [-1, 1]. NaN where ``true`` or ``pred``
-        is constant across images (max == min) and where an input value is NaN.
+        is constant across images (max == min) and where an input value is NaN or infinite.
 
     Examples
     --------
@@ -100,14 +100,16 @@ def _correlate_chunk(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
     p = pred.astype(np.float64)
     t = true.astype(np.float64)
     constant = (np.ptp(p, axis=0) == 0) | (np.ptp(t, axis=0) == 0)
-    p -= p.mean(axis=0)
-    t -= t.mean(axis=0)
-    for centred in (p, t):   # each unit times a power of two (exact): no sum under/overflows
-        largest = np.maximum(centred.max(axis=0), -centred.min(axis=0))
-        np.ldexp(centred, -np.frexp(largest)[1], out=centred)
-    numerator = np.einsum("ij,ij->j", p, t)
-    denominator = np.sqrt(np.einsum("ij,ij->j", p, p) * np.einsum("ij,ij->j", t, t))
-    with np.errstate(invalid="ignore"):  # 0 / 0 for constant units only
+    # Invalid operations make NaN, the documented result: an infinite value (inf - inf in
+    # the centring) and 0 / 0 for a constant unit.
+    with np.errstate(invalid="ignore"):
+        p -= p.mean(axis=0)
+        t -= t.mean(axis=0)
+        for centred in (p, t):   # each unit times a power of two (exact): no sum under/overflows
+            largest = np.maximum(centred.max(axis=0), -centred.min(axis=0))
+            np.ldexp(centred, -np.frexp(largest)[1], out=centred)
+        numerator = np.einsum("ij,ij->j", p, t)
+        denominator = np.sqrt(np.einsum("ij,ij->j", p, p) * np.einsum("ij,ij->j", t, t))
         r = numerator / denominator
     r[constant] = np.nan
     return np.clip(r, -1.0, 1.0)
