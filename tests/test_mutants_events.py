@@ -312,13 +312,14 @@ REFUSED = {
                     _cell("category_id", 2, "airliner", SYNSET)),
     "name and id disagree": (f"{H}|stimulus_id|stimulus_name\n33|9|2|stimulus|1621127.01902|"
                              "n01621127_1902\n",
-                             _cell("stimulus_id", 2, "1621127019020",
-                                   f"the same stimulus as the other columns (1621127001902); {ID}")),
+                             _cell("stimulus_id", 2, "1621127.01902",
+                                   "the same stimulus as the other columns "
+                                   f"('n01621127_1902'); {ID}")),
     "file and name disagree": (f"{H}|image_file|stimulus_name\n33|9|2|stimulus|"
                                "n01621127_19020.JPEG|n01621127_19021\n",
-                               _cell("stimulus_name", 2, "1621127019021",
-                                     f"the same stimulus as the other columns (1621127019020); "
-                                     f"{IMAGE}")),
+                               _cell("stimulus_name", 2, "n01621127_19021",
+                                     "the same stimulus as the other columns "
+                                     f"('n01621127_19020'); {IMAGE}")),
     "category and stimulus disagree": (f"{H}|stim_id|category_id\n33|9|2|stimulus|"
                                        "1621127.01902|n02690373\n",
                                        _cell("category_id", 2, "n02690373",

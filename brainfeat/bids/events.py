@@ -143,8 +143,10 @@ def _merge(table: _Table, target: list, source: list, column: str, expected: str
         if value is None:
             continue
         if target[row] is not None and target[row] != value:
-            raise table.error(column, row, str(value),
-                              f"the same stimulus as the other columns ({target[row]!r}); {expected}")
+            other = target[row]  # an image as micro-units, shown by its name; or a synset
+            shown = micro_to_name(other) if isinstance(other, int) else other
+            raise table.error(column, row, table.cells(column)[row],
+                              f"the same stimulus as the other columns ({shown!r}); {expected}")
         target[row] = value
 
 
