@@ -210,7 +210,7 @@ def _select_layers(catalog: Catalog, network: Network | str | None,
 
 @dataclass
 class _Loaded:
-    """One published array, or why there is none."""
+    """One published array, or why there is none: missing, or ``error`` (unreadable)."""
 
     values: np.ndarray | None = None
     missing: bool = False
@@ -234,8 +234,8 @@ class _Source:
             else:
                 loader = load_accuracy if kind is Kind.ACCURACY else load_rank
                 result = loader(info.network, info.name, subject, **options)
-        except FileNotFoundError as error:
-            return _Loaded(missing=True, error=str(error))
+        except FileNotFoundError:
+            return _Loaded(missing=True)
         except (BrainfeatError, OSError, ValueError) as error:
             return _Loaded(error=f"{kind.value}: {error}")
         return _Loaded(values=result.values)
@@ -305,8 +305,7 @@ def _check_subject(info: LayerInfo, subject: Subject, decoded: _Loaded, true: _L
     loaded = {"true": true, "decoded": decoded, "accuracy": accuracy, "rank": rank}
     fields: dict[str, Any] = {
         "missing": tuple(kind for kind, item in loaded.items() if item.missing),
-        "errors": tuple(item.error for item in loaded.values()
-                        if item.error and not item.missing),
+        "errors": tuple(item.error for item in loaded.values() if item.error),
     }
     mine = recomputed.get(subject.name)
     if accuracy.values is not None:
