@@ -33,7 +33,10 @@ from brainfeat.published import published_path, variable_name
 from brainfeat.remote.registry import default_registry, layer_archive_name
 from solve_bounds import FLOAT64_EPS, pearson_error_bound, unit_roundoff
 
-GOLDEN = np.load(Path(__file__).parent / "golden" / "evaluation" / "published_layers.npz")
+# Read whole at import, the file closed: an open NpzFile shared by processes forked after
+# import (mutmut's workers) shares one file offset, and two readers at once got "Bad CRC-32".
+with np.load(Path(__file__).parent / "golden" / "evaluation" / "published_layers.npz") as _npz:
+    GOLDEN = {name: _npz[name] for name in _npz.files}
 #: fixture layer -> (golden layer, .mat flavour)
 LAYERS = {"conv1": ("conv_a", "v5"), "fc8": ("fc_b", "v7.3")}
 SUBJECTS = ("S1", "S2", "S3", "S4", "S5", "Averaged")
