@@ -187,6 +187,42 @@ def test_missing_mat_variables_and_files_are_named(tmp_path, flavour, message) -
             read_mat_array(missing, "feat")
 
 
+@pytest.mark.parametrize(("flavour", "message"), [("v5", V5_MISSING), ("v7.3", V73_MISSING)])
+def test_a_missing_variable_lists_every_variable_found(tmp_path, flavour, message) -> None:
+    path = tmp_path / "two.mat"
+    if flavour == "v5":
+        savemat(path, {"rank": np.ones(3), "accuracy": np.zeros(3)})
+    else:
+        _plain_hdf5(path, np.ones(1), None)
+        with h5py.File(path, "r+") as handle:
+            handle.move("feat", "rank")
+            handle["accuracy"] = np.zeros(3)
+    found = "accuracy, rank" if flavour == "v7.3" else "rank, accuracy"
+    with pytest.raises(FormatError, match=message.format(path=path, found=found)):
+        read_mat_array(path, "feat")
+
+
+def test_a_v5_file_is_read_for_the_one_variable_asked(tmp_path, monkeypatch) -> None:
+    import scipy.io
+
+    path = tmp_path / "two.mat"
+    savemat(path, {"feat": np.arange(3.0), "other": np.ones((400, 400))})
+    asked = []
+
+    def loadmat_spy(file, **options):
+        asked.append(options.get("variable_names"))
+        return loadmat(file, **options)
+
+    def whosmat_spy(file, **options):
+        asked.append("whosmat")  # lists the variables: needed for a missing one only
+        return scipy.io.matlab.whosmat(file, **options)
+
+    monkeypatch.setattr(scipy.io, "loadmat", loadmat_spy)
+    monkeypatch.setattr(scipy.io, "whosmat", whosmat_spy)
+    np.testing.assert_array_equal(read_mat_array(path, "feat"), [0.0, 1.0, 2.0])
+    assert asked == [["feat"]]  # never every array of a file to get one
+
+
 # -- BData: what the file holds ---------------------------------------------------------
 
 def _by_h5py(path: Path) -> dict:
@@ -687,6 +723,11 @@ def test_metadata_for_an_unknown_or_mismatched_block_is_refused() -> None:
     with pytest.raises(UnknownNameError, match=r"^Cannot add metadata 'ROI_V1' where 'Voxels' "
                                                r"is 1: no such key \(the keys are VoxelData\)\.$"):
         builder.add_metadata("ROI_V1", np.ones(3), "", where="Voxels")
+    two = BDataBuilder()
+    two.add(np.ones((2, 3)), "VoxelData")
+    two.add(np.ones((2, 1)), "Label")
+    with pytest.raises(UnknownNameError, match=r"\(the keys are VoxelData, Label\)\.$"):
+        two.add_metadata("ROI_V1", np.ones(4), "", where="Voxels")
     with pytest.raises(FormatError, match=r"^Metadata 'ROI_V1' has shape \(2,\); 'VoxelData' "
                                           r"marks 3 columns: pass one value per column\.$"):
         builder.add_metadata("ROI_V1", np.ones(2), "", where="VoxelData")
