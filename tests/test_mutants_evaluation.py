@@ -130,7 +130,9 @@ def test_report_problems_and_findings() -> None:
         "AlexNet fc8 S2: unreadable: x",
         "AlexNet fc8: Figure 2 mean inter-subject r 0.700 vs published 0.81 (beyond +-0.02)")
     assert report.finding("mat").conclusion == "met v5 (3 files)"
-    with pytest.raises(KeyError, match="'relu'.*rank, mat"):
+    from brainfeat.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match=r"^No finding on 'relu': topics are rank, mat\.$"):
         report.finding("relu")
 
 

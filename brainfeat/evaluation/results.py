@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from brainfeat.errors import UnknownNameError
 from brainfeat.evaluation.statistics import PUBLISHED_TOLERANCE, LayerFigureStats
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -232,12 +233,16 @@ class VerificationReport:
         return not self.problems
 
     def finding(self, topic: str) -> Finding:
-        """The :class:`Finding` of ``topic`` (``"rank"``, ``"averaged"``, ``"relu"``, ``"mat"``)."""
+        """The :class:`Finding` of ``topic`` (``"rank"``, ``"averaged"``, ``"relu"``, ``"mat"``).
+
+        Raises :class:`~brainfeat.errors.UnknownNameError` (naming the report's topics) for a
+        topic the report has no finding on.
+        """
         for item in self.findings:
             if item.topic == topic:
                 return item
-        raise KeyError(f"No finding on {topic!r}: topics are "
-                       f"{', '.join(f.topic for f in self.findings)}.")
+        raise UnknownNameError(f"No finding on {topic!r}: topics are "
+                               f"{', '.join(f.topic for f in self.findings)}.")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (NaN becomes ``None``)."""
