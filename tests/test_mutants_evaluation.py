@@ -1235,6 +1235,14 @@ def test_library_versions_name_every_library_and_python(monkeypatch) -> None:
 
 # --- messages: the whole sentence, as the user reads it ----------------------------------------
 
+def _assert_refusals(cases) -> None:
+    """Each ``(call, error type, message)``: the call raises that type with exactly that text."""
+    for call, error_type, message in cases:
+        with pytest.raises(error_type) as error:
+            call()
+        assert str(error.value) == message
+
+
 def test_metric_messages_name_the_value_and_what_is_expected() -> None:
     from brainfeat.errors import InvalidValueError, ShapeMismatchError
     from brainfeat.evaluation.figures import figure2
@@ -1263,10 +1271,7 @@ def test_metric_messages_name_the_value_and_what_is_expected() -> None:
          ("figure2 needs the statistics of at least one layer: pass layer_figure_stats() of "
           "each layer to draw.")),
     ]
-    for call, error_type, message in cases:
-        with pytest.raises(error_type) as error:
-            call()
-        assert str(error.value) == message
+    _assert_refusals(cases)
     running = RunningMean()
     running.add(matrix)
     with pytest.raises(ShapeMismatchError, match=r"shape \(3, 1\) with earlier arrays"):
@@ -1309,10 +1314,7 @@ def test_identification_messages_name_the_value_and_what_to_do() -> None:
         (lambda: pattern_correlation(a, a, np.zeros(5), np.ones(6)), ShapeMismatchError,
          "mean has 5 and std 6 values for 6 units."),
     ]
-    for call, error_type, message in cases:
-        with pytest.raises(error_type) as error:
-            call()
-        assert str(error.value) == message
+    _assert_refusals(cases)
     nan = a.copy()
     nan[:, [1, 4]] = np.nan
     with pytest.raises(ShapeMismatchError) as error:
@@ -1884,10 +1886,7 @@ def test_identification_messages_name_each_argument() -> None:
          ("n_way=3, top_k=3: expected n_way <= 3 (the distractors available to every sample, "
          "plus its target) and top_k < n_way.")),
     ]
-    for call, error_type, message in cases:
-        with pytest.raises(error_type) as error:
-            call()
-        assert str(error.value) == message
+    _assert_refusals(cases)
     wide = rng.normal(size=(3, 14))
     wide[0, :12] = np.nan
     with pytest.raises(ShapeMismatchError) as error:
